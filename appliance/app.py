@@ -1,0 +1,34 @@
+"""The assembled appliance: the parts `build()` wired, and their orderly shutdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from appliance.catalog import Catalog
+from appliance.ports import Embedder, VectorStore
+from appliance.redaction import Redactor
+from appliance.settings import Settings
+from appliance.store_lock import StoreLock
+
+
+@dataclass
+class Appliance:
+    """Everything the surfaces (CLI, web UI) and the pipelines need, built once per process."""
+
+    settings: Settings
+    catalog: Catalog
+    redactor: Redactor
+    embedder: Embedder
+    vectors: VectorStore
+    lock: StoreLock
+
+    def close(self) -> None:
+        """Close the catalog and give up the store lock."""
+        self.catalog.close()
+        self.lock.release()
+
+    def __enter__(self) -> Appliance:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""The only package that imports heavy libraries; each backend module wraps one of them."""

@@ -1,0 +1,86 @@
+"""Chroma as the VectorStore port: a persistent local index fed our own embeddings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from appliance.ports import MetadataValue, VectorHit
+
+_PAGE = 1000
+
+
+def collection_name(model_id: str) -> str:
+    """One Chroma collection per embedding model; names allow only [a-zA-Z0-9._-]."""
+    return "chunks-" + re.sub(r"[^a-zA-Z0-9._-]", "-", model_id)[:480]
+
+
+class ChromaVectorStore:
+    """Vectors with metadata; the appliance collection is a metadata field filtered on every query."""
+
+    def __init__(self, path: Path, model_id: str) -> None:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        path.mkdir(parents=True, exist_ok=True)
+        self._client = chromadb.PersistentClient(
+            path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        )
+        # embedding_function=None: Chroma's default would download an ONNX model.
+        self._collection = self._client.get_or_create_collection(
+            name=collection_name(model_id),
+            embedding_function=None,
+            metadata={"hnsw:space": "cosine", "embedding_model": model_id},
+        )
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        embeddings: Sequence[Sequence[float]],
+        texts: Sequence[str],
+        metadatas: Sequence[Mapping[str, MetadataValue]],
+    ) -> None:
+        for start in range(0, len(ids), _PAGE):
+            end = start + _PAGE
+            self._collection.upsert(
+                ids=list(ids[start:end]),
+                embeddings=[list(e) for e in embeddings[start:end]],
+                documents=list(texts[start:end]),
+                metadatas=[dict(m) for m in metadatas[start:end]],
+            )
+
+    def delete_document_rows(self, document_rows: Sequence[int]) -> None:
+        for start in range(0, len(document_rows), _PAGE):
+            rows = [int(r) for r in document_rows[start : start + _PAGE]]
+            self._collection.delete(where={"document_row": {"$in": rows}})
+
+    def document_rows(self) -> set[int]:
+        rows: set[int] = set()
+        offset = 0
+        while True:
+            batch = self._collection.get(include=["metadatas"], limit=_PAGE, offset=offset)
+            metadatas = batch.get("metadatas") or []
+            rows.update(int(m["document_row"]) for m in metadatas if m and "document_row" in m)
+            if len(metadatas) < _PAGE:
+                return rows
+            offset += _PAGE
+
+    def count(self) -> int:
+        return int(self._collection.count())
+
+    def query(self, embedding: Sequence[float], top_k: int, collections: Sequence[str]) -> list[VectorHit]:
+        if not collections:
+            return []
+        where: dict[str, Any] = {"collection": {"$in": list(collections)}}
+        result = self._collection.query(
+            query_embeddings=[list(embedding)], n_results=top_k, where=where, include=["metadatas", "distances"]
+        )
+        ids = (result.get("ids") or [[]])[0]
+        distances = (result.get("distances") or [[]])[0]
+        metadatas = (result.get("metadatas") or [[]])[0]
+        return [
+            VectorHit(chunk_id, float(distance), dict(meta or {}))
+            for chunk_id, distance, meta in zip(ids, distances, metadatas, strict=True)
+        ]

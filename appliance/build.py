@@ -1,0 +1,81 @@
+"""The one place that wires the appliance together from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from appliance.app import Appliance
+from appliance.catalog import Catalog
+from appliance.keys import load_or_create_key
+from appliance.offline import apply_offline_environment
+from appliance.policy import policy_hash
+from appliance.ports import EntityDetector, Embedder, VectorStore
+from appliance.pseudonyms import Pseudonymizer
+from appliance.recovery import recover
+from appliance.redaction import Redactor
+from appliance.settings import Settings
+from appliance.store_lock import StoreLock
+
+
+@dataclass(frozen=True)
+class Models:
+    """The loaded models: read-only once loaded, so one process may share them across homes."""
+
+    detector: EntityDetector
+    embedder: Embedder
+
+
+def load_models(settings: Settings) -> Models:
+    """Load the entity detector and the embedder the settings name (seconds, not minutes)."""
+    apply_offline_environment(settings.home, settings.runtime.threads)
+    return Models(detector=_detector(settings), embedder=_embedder(settings))
+
+
+def build(settings: Settings, models: Models | None = None) -> Appliance:
+    """Take the store lock, load (or reuse) the models, open the stores, recover from any crash."""
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    apply_offline_environment(settings.home, settings.runtime.threads)
+    lock = StoreLock(settings.lock_file)
+    lock.acquire()
+    try:
+        models = models or load_models(settings)
+        detector, embedder = models.detector, models.embedder
+        catalog = Catalog(settings.catalog_file)
+        vectors = _vector_store(settings, embedder.model_id)
+        pseudonymizer = Pseudonymizer(
+            hmac_key=load_or_create_key(settings.keys_dir / "pseudonym-hmac.key"),
+            seal_key=load_or_create_key(settings.keys_dir / "reidentification.key"),
+            repository=catalog,
+        )
+        redactor = Redactor(detector, pseudonymizer, policy_hash(settings.redaction, detector.policy_id))
+        recover(catalog, vectors)
+    except BaseException:
+        lock.release()
+        raise
+    return Appliance(settings, catalog, redactor, embedder, vectors, lock)
+
+
+def _embedder(settings: Settings) -> Embedder:
+    match settings.models.embedder:
+        case "minilm":
+            from appliance.backends.minilm_embedder import MiniLMEmbedder
+
+            return MiniLMEmbedder(
+                settings.models.embedding_model_path, settings.runtime.threads, settings.models.embedding_batch_size
+            )
+
+
+def _vector_store(settings: Settings, model_id: str) -> VectorStore:
+    match settings.store.vector_store:
+        case "chroma":
+            from appliance.backends.chroma_store import ChromaVectorStore
+
+            return ChromaVectorStore(settings.chroma_dir, model_id)
+
+
+def _detector(settings: Settings) -> EntityDetector:
+    match settings.redaction.redactor:
+        case "presidio":
+            from appliance.backends.presidio_detector import PresidioDetector
+
+            return PresidioDetector(settings.redaction, settings.models.spacy_model)

@@ -1,0 +1,298 @@
+"""The catalog: documents, their versions, sections, chunks, full-text index, pseudonyms.
+
+SQLite (WAL) is the source of truth for what is ingested. A document version is
+written as `pending`, its vectors are added, then one transaction makes it `active`
+and the old version `superseded`. Readers see only `active` rows, so a crash at any
+point shows either the old version or the new one, never half of one; `recover()`
+clears whatever a crash left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.chunking import ChunkSpan
+from appliance.migrations import migrate
+from appliance.redaction import Section
+
+
+def now_ms() -> int:
+    """UTC time in integer milliseconds, the one timestamp format we store."""
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """Everything about a document version except its chunks, ready to store."""
+
+    collection: str
+    doc_id: str
+    version: int
+    source: str
+    kind: str
+    sha256: str
+    size_bytes: int
+    page_count: int | None
+    text: str
+    redactions: dict[str, int]
+    notes: list[str]
+    policy_hash: str
+    embedding_model: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """A stored document version as readers see it."""
+
+    row_id: int
+    collection: str
+    doc_id: str
+    version: int
+    state: str
+    source: str
+    kind: str
+    sha256: str
+    size_bytes: int
+    page_count: int | None
+    redactions: dict[str, int]
+    notes: list[str]
+    policy_hash: str
+    embedding_model: str
+    actor: str
+    created_ms: int
+    chunk_count: int
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A stored chunk: its span in the document's stored text."""
+
+    chunk_id: str
+    ordinal: int
+    start: int
+    end: int
+    page: int | None
+    label: str | None
+    text: str
+
+
+def chunk_id_for(document_row: int, ordinal: int) -> str:
+    """Chunk ids are unique per document version, so old citations stay resolvable."""
+    return f"d{document_row}-c{ordinal}"
+
+
+_DOC_COLUMNS = (
+    "d.row_id, d.collection, d.doc_id, d.version, d.state, d.source, d.kind, d.sha256, d.size_bytes, "
+    "d.page_count, d.redactions, d.notes, d.policy_hash, d.embedding_model, d.actor, d.created_ms, "
+    "(SELECT COUNT(*) FROM chunks c WHERE c.document_row = d.row_id)"
+)
+
+
+def _record(row: sqlite3.Row | tuple) -> DocumentRecord:
+    values = list(row)
+    values[10] = json.loads(values[10])
+    values[11] = json.loads(values[11])
+    return DocumentRecord(*values)
+
+
+class Catalog:
+    """Access to the catalog database; one connection, used from one thread at a time."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        migrate(self._conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # --- reading -------------------------------------------------------------
+
+    def active_document(self, collection: str, doc_id: str) -> DocumentRecord | None:
+        """The version readers see, or None."""
+        row = self._conn.execute(
+            f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.collection = ? AND d.doc_id = ? AND d.state = 'active'",
+            (collection, doc_id),
+        ).fetchone()
+        return _record(row) if row else None
+
+    def find_active(self, doc_id: str, collections: Sequence[str] | None = None) -> list[DocumentRecord]:
+        """Active documents with this id, in the given collections (all when None)."""
+        rows = self._conn.execute(
+            f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.doc_id = ? AND d.state = 'active' ORDER BY d.collection",
+            (doc_id,),
+        ).fetchall()
+        found = [_record(r) for r in rows]
+        return [d for d in found if collections is None or d.collection in collections]
+
+    def list_active(self, collections: Sequence[str] | None = None) -> list[DocumentRecord]:
+        """All active documents, optionally only in some collections."""
+        rows = self._conn.execute(
+            f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.state = 'active' ORDER BY d.collection, d.doc_id"
+        ).fetchall()
+        found = [_record(r) for r in rows]
+        return [d for d in found if collections is None or d.collection in collections]
+
+    def document_text(self, row_id: int) -> str:
+        """The stored (redacted) text of a document version."""
+        row = self._conn.execute("SELECT text FROM documents WHERE row_id = ?", (row_id,)).fetchone()
+        if row is None:
+            raise KeyError(row_id)
+        return str(row[0])
+
+    def chunks(self, row_id: int) -> list[ChunkRecord]:
+        """The chunks of a document version in order."""
+        rows = self._conn.execute(
+            'SELECT chunk_id, ordinal, start, "end", page, label, text FROM chunks WHERE document_row = ? ORDER BY ordinal',
+            (row_id,),
+        ).fetchall()
+        return [ChunkRecord(*r) for r in rows]
+
+    def sections(self, row_id: int) -> list[Section]:
+        """Pages or labelled parts of a document version."""
+        rows = self._conn.execute(
+            'SELECT start, "end", page, label FROM sections WHERE document_row = ? ORDER BY ordinal', (row_id,)
+        ).fetchall()
+        return [Section(*r) for r in rows]
+
+    def next_version(self, collection: str, doc_id: str) -> int:
+        row = self._conn.execute(
+            "SELECT COALESCE(MAX(version), 0) FROM documents WHERE collection = ? AND doc_id = ?",
+            (collection, doc_id),
+        ).fetchone()
+        return int(row[0]) + 1
+
+    def rows_in_state(self, *states: str) -> list[int]:
+        marks = ",".join("?" for _ in states)
+        rows = self._conn.execute(f"SELECT row_id FROM documents WHERE state IN ({marks})", states).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def full_text_count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()[0])
+
+    # --- writing -------------------------------------------------------------
+
+    def insert_pending(self, doc: NewDocument, sections: Sequence[Section], spans: Sequence[ChunkSpan]) -> int:
+        """Write a new version, its sections, chunks and full-text rows as `pending`, atomically."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO documents (collection, doc_id, version, state, source, kind, sha256, size_bytes, "
+                "page_count, text, redactions, notes, policy_hash, embedding_model, actor, created_ms) "
+                "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    doc.collection,
+                    doc.doc_id,
+                    doc.version,
+                    doc.source,
+                    doc.kind,
+                    doc.sha256,
+                    doc.size_bytes,
+                    doc.page_count,
+                    doc.text,
+                    json.dumps(doc.redactions, sort_keys=True),
+                    json.dumps(doc.notes),
+                    doc.policy_hash,
+                    doc.embedding_model,
+                    doc.actor,
+                    now_ms(),
+                ),
+            )
+            row_id = int(cursor.lastrowid or 0)
+            conn.executemany(
+                'INSERT INTO sections (document_row, ordinal, start, "end", page, label) VALUES (?, ?, ?, ?, ?, ?)',
+                [(row_id, i, s.start, s.end, s.page, s.label) for i, s in enumerate(sections)],
+            )
+            chunk_rows = [
+                (chunk_id_for(row_id, c.ordinal), row_id, c.ordinal, c.start, c.end, c.page, c.label, doc.text[c.start : c.end])
+                for c in spans
+            ]
+            conn.executemany(
+                'INSERT INTO chunks (chunk_id, document_row, ordinal, start, "end", page, label, text) '
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                chunk_rows,
+            )
+            conn.executemany(
+                "INSERT INTO chunks_fts (text, chunk_id) VALUES (?, ?)", [(r[7], r[0]) for r in chunk_rows]
+            )
+        return row_id
+
+    def activate(self, row_id: int) -> list[int]:
+        """Make a pending version the one readers see; return the rows it supersedes."""
+        with self.transaction() as conn:
+            collection, doc_id = conn.execute(
+                "SELECT collection, doc_id FROM documents WHERE row_id = ? AND state = 'pending'", (row_id,)
+            ).fetchone()
+            old = [
+                int(r[0])
+                for r in conn.execute(
+                    "SELECT row_id FROM documents WHERE collection = ? AND doc_id = ? AND state = 'active'",
+                    (collection, doc_id),
+                )
+            ]
+            conn.execute(
+                "UPDATE documents SET state = 'superseded' WHERE collection = ? AND doc_id = ? AND state = 'active'",
+                (collection, doc_id),
+            )
+            conn.execute("UPDATE documents SET state = 'active' WHERE row_id = ?", (row_id,))
+        return old
+
+    def mark_deleted(self, row_ids: Sequence[int]) -> None:
+        """Hide versions from readers at once; `purge` removes them after their vectors are gone."""
+        with self.transaction() as conn:
+            conn.executemany("UPDATE documents SET state = 'deleted' WHERE row_id = ?", [(r,) for r in row_ids])
+
+    def purge(self, row_ids: Sequence[int]) -> None:
+        """Remove versions, their chunks, sections and full-text rows for good."""
+        if not row_ids:
+            return
+        with self.transaction() as conn:
+            for row_id in row_ids:
+                conn.execute(
+                    "DELETE FROM chunks_fts WHERE chunk_id IN (SELECT chunk_id FROM chunks WHERE document_row = ?)",
+                    (row_id,),
+                )
+                conn.execute("DELETE FROM documents WHERE row_id = ?", (row_id,))
+
+    def pseudonym_number(self, collection: str, entity_type: str, digest: str, sealed_value: bytes) -> int:
+        """The number of a pseudonym digest in a collection, allocating the next one if new."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT number FROM pseudonyms WHERE collection = ? AND entity_type = ? AND digest = ?",
+                (collection, entity_type, digest),
+            ).fetchone()
+            if row:
+                return int(row[0])
+            number = int(
+                conn.execute(
+                    "SELECT COALESCE(MAX(number), 0) + 1 FROM pseudonyms WHERE collection = ? AND entity_type = ?",
+                    (collection, entity_type),
+                ).fetchone()[0]
+            )
+            conn.execute(
+                "INSERT INTO pseudonyms (collection, entity_type, digest, number, sealed_value, created_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (collection, entity_type, digest, number, sealed_value, now_ms()),
+            )
+            return number

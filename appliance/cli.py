@@ -1,0 +1,192 @@
+"""The `appliance` command line: a thin surface over the core (no logic of its own).
+
+Heavy libraries are imported only after the offline switches are set, and only by
+the commands that need them, so `appliance --help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from appliance.collection_names import DEFAULT_COLLECTION
+from appliance.offline import apply_offline_environment
+from appliance.settings import Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class CommandError(Exception):
+    """An expected failure: printed as one line, no traceback."""
+
+
+def cli_actor() -> str:
+    """Commands run from a shell act as `os:<login>` with role operator."""
+    try:
+        return f"os:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "os:unknown"
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="appliance", description="Privacy-first on-prem document appliance.")
+    root.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser("ingest", help="redact, chunk, embed and index files or folders")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    ingest.add_argument("--collection", default=DEFAULT_COLLECTION)
+    ingest.add_argument("--json", action="store_true", help="print the documented JSON report")
+
+    docs = commands.add_parser("docs", help="list, show or delete stored documents")
+    docs_commands = docs.add_subparsers(dest="docs_command", required=True)
+    for name, helptext in (("list", "list documents"), ("show", "stored text and chunk spans"), ("delete", "remove everywhere")):
+        sub = docs_commands.add_parser(name, help=helptext)
+        if name != "list":
+            sub.add_argument("doc_id", metavar="DOC_ID")
+        sub.add_argument("--collection", default=None)
+        sub.add_argument("--json", action="store_true")
+
+    commands.add_parser("demo", help="ingest the embedded demo corpus and show what was redacted")
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("presidio-analyzer", "chromadb", "sentence_transformers", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.debug else logging.ERROR)
+    try:
+        settings = Settings()
+        apply_offline_environment(settings.home, settings.runtime.threads)
+        return COMMANDS[args.command](args, settings)
+    except Exception as error:  # one line, unless --debug
+        if args.debug:
+            raise
+        print(f"appliance: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(error, CommandError) else EXIT_FAILED
+
+
+def _one_line(error: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        return f"invalid settings: {problems}"
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _build(settings: Settings) -> Any:
+    from appliance.build import build
+
+    return build(settings)
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.collection_names import InvalidCollectionName, check_collection_name
+    from ingestion.pipeline import ingest_paths
+
+    try:
+        check_collection_name(args.collection)
+    except InvalidCollectionName as error:
+        raise CommandError(str(error)) from None
+    with _build(settings) as app:
+        bar = _progress_bar(enabled=not args.json and sys.stderr.isatty())
+        report = ingest_paths(app, args.paths, collection=args.collection, actor=cli_actor(), progress=bar.update)
+        bar.close()
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        for doc in report.ingested:
+            print(f"ingested   {doc.path}  v{doc.version}, {doc.chunks} chunks, redacted {_counts(doc.redactions)}")
+        for item in report.unchanged:
+            print(f"unchanged  {item['path']}")
+        for item in report.failed:
+            print(f"FAILED     {item['path']}: {item['error']}")
+        print(f"{len(report.ingested)} ingested, {len(report.unchanged)} unchanged, {len(report.failed)} failed")
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance import documents
+
+    collections = [args.collection] if args.collection else None
+    with _build(settings) as app:
+        try:
+            if args.docs_command == "list":
+                result: Any = documents.list_documents(app, collections)
+            elif args.docs_command == "show":
+                result = documents.show_document(app, args.doc_id, collections)
+            else:
+                result = documents.delete_document(app, args.doc_id, actor=cli_actor(), collections=collections)
+        except documents.DocumentNotFound as error:
+            raise CommandError(str(error)) from None
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    elif args.docs_command == "list":
+        for doc in result:
+            print(f"{doc['collection']:<12} v{doc['version']:<3} {doc['chunks']:>5} chunks  {doc['doc_id']}")
+        print(f"{len(result)} documents")
+    elif args.docs_command == "show":
+        print(f"{result['doc_id']} ({result['collection']}, v{result['version']}, {result['kind']})")
+        print(f"redacted: {_counts(result['redactions'])}")
+        print(result["text"])
+    else:
+        print(f"deleted {result['deleted']} ({result['collection']}, v{result['version']}, {result['chunks']} chunks)")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.demo import run_demo
+
+    with _build(settings) as app:
+        return run_demo(app, actor=cli_actor())
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing"
+
+
+class _NoBar:
+    def update(self, _event: object) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _FileBar:
+    """A tqdm bar over files, advanced on each file's final stage."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=0, unit="file", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, event: Any) -> None:
+        self._bar.total = event.file_count
+        self._bar.set_description(f"{event.stage:<9} {Path(event.path).name[:40]}")
+        if event.stage in {"ingested", "unchanged", "failed"}:
+            self._bar.update(1)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _progress_bar(enabled: bool) -> _NoBar | _FileBar:
+    return _FileBar() if enabled else _NoBar()
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "ingest": cmd_ingest,
+    "docs": cmd_docs,
+    "demo": cmd_demo,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

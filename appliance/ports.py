@@ -1,0 +1,87 @@
+"""The small interfaces the core talks to; `appliance/backends/` implements them.
+
+Keeping the heavy libraries behind these lets the core be imported (and unit-tested)
+without torch, spaCy or Chroma.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+MetadataValue = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class DetectedEntity:
+    """A span of personal data found in a text: [start, end) with its type and confidence."""
+
+    entity_type: str
+    start: int
+    end: int
+    score: float
+
+
+class EntityDetector(Protocol):
+    """Finds personal data; the core decides what to do with it (pseudonyms, counts)."""
+
+    @property
+    def policy_id(self) -> str:
+        """Identity of the recognizers and their configuration, hashed into the policy."""
+        ...
+
+    def detect(self, texts: Sequence[str]) -> list[list[DetectedEntity]]:
+        """Entities in each text, for the policy's entity types at its threshold."""
+        ...
+
+
+class Embedder(Protocol):
+    """Turns chunk texts into vectors."""
+
+    @property
+    def model_id(self) -> str:
+        """Name and weights hash of the model, recorded on every chunk."""
+        ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One normalised vector per text, in order."""
+        ...
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    """One nearest-neighbour result."""
+
+    chunk_id: str
+    distance: float
+    metadata: Mapping[str, MetadataValue]
+
+
+class VectorStore(Protocol):
+    """Persistent nearest-neighbour index of chunk vectors with metadata."""
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        embeddings: Sequence[Sequence[float]],
+        texts: Sequence[str],
+        metadatas: Sequence[Mapping[str, MetadataValue]],
+    ) -> None: ...
+
+    def delete_document_rows(self, document_rows: Sequence[int]) -> None:
+        """Remove every vector whose `document_row` metadata is in the list."""
+        ...
+
+    def document_rows(self) -> set[int]:
+        """Every `document_row` that has at least one vector (for recovery and checks)."""
+        ...
+
+    def count(self) -> int: ...
+
+    def query(
+        self, embedding: Sequence[float], top_k: int, collections: Sequence[str]
+    ) -> list[VectorHit]: ...

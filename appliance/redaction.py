@@ -1,0 +1,134 @@
+"""Redaction before persistence: detected personal data becomes consistent pseudonyms.
+
+The detector (Presidio, behind a port) only finds spans; this module decides how
+overlapping spans merge, which placeholder each gets, and keeps per-type counts
+(never the values).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from appliance.ports import DetectedEntity, EntityDetector
+from appliance.pseudonyms import Pseudonymizer
+
+SEGMENT_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class TextPart:
+    """A piece of source text with its place (page number or label)."""
+
+    text: str
+    page: int | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """Where a part landed in the stored text: [start, end) with its page or label."""
+
+    start: int
+    end: int
+    page: int | None
+    label: str | None
+
+
+@dataclass
+class RedactedText:
+    """The stored (redacted) text of a document, its sections, and redaction counts."""
+
+    text: str
+    sections: list[Section]
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def split_blocks(text: str, max_chars: int) -> list[str]:
+    """Cut text into contiguous blocks of at most max_chars, preferring line then word breaks."""
+    blocks: list[str] = []
+    start = 0
+    while len(text) - start > max_chars:
+        window_end = start + max_chars
+        cut = text.rfind("\n", start + max_chars // 2, window_end)
+        if cut < 0:
+            cut = text.rfind(" ", start + max_chars // 2, window_end)
+        cut = window_end if cut < 0 else cut + 1
+        blocks.append(text[start:cut])
+        start = cut
+    blocks.append(text[start:])
+    return blocks
+
+
+def merge_spans(entities: Iterable[DetectedEntity]) -> list[DetectedEntity]:
+    """Union overlapping spans so no fragment of a value survives; the longest member names the type."""
+    ordered = sorted(entities, key=lambda e: (e.start, -e.end))
+    merged: list[tuple[int, int, DetectedEntity]] = []
+    for entity in ordered:
+        if entity.end <= entity.start:
+            continue
+        if merged and entity.start < merged[-1][1]:
+            start, end, lead = merged[-1]
+            if (entity.end - entity.start, entity.score) > (lead.end - lead.start, lead.score):
+                lead = entity
+            merged[-1] = (start, max(end, entity.end), lead)
+        else:
+            merged.append((entity.start, entity.end, entity))
+    return [DetectedEntity(lead.entity_type, start, end, lead.score) for start, end, lead in merged]
+
+
+class Redactor:
+    """Applies the entity policy to text: detect, merge, replace with pseudonyms."""
+
+    def __init__(
+        self, detector: EntityDetector, pseudonymizer: Pseudonymizer, policy_hash: str, block_chars: int = 4000
+    ) -> None:
+        self._detector = detector
+        self._pseudonymizer = pseudonymizer
+        self.policy_hash = policy_hash
+        self._block_chars = block_chars
+
+    def redact_texts(self, texts: Sequence[str], collection: str) -> tuple[list[str], Counter[str]]:
+        """Redact several independent texts in one detector batch."""
+        counts: Counter[str] = Counter()
+        results = self._detector.detect(texts)
+        out = []
+        for text, found in zip(texts, results, strict=True):
+            out.append(self._replace(text, merge_spans(found), collection, counts))
+        return out, counts
+
+    def redact_parts(self, parts: Iterable[TextPart], collection: str) -> RedactedText:
+        """Redact a document's parts and join them into its stored text with sections."""
+        pieces: list[str] = []
+        sections: list[Section] = []
+        counts: Counter[str] = Counter()
+        offset = 0
+        for part in parts:
+            blocks = split_blocks(part.text, self._block_chars)
+            redacted_blocks, block_counts = self.redact_texts(blocks, collection)
+            counts.update(block_counts)
+            redacted = "".join(redacted_blocks).strip("\n")
+            if not redacted.strip():
+                continue
+            if pieces:
+                pieces.append(SEGMENT_SEPARATOR)
+                offset += len(SEGMENT_SEPARATOR)
+            pieces.append(redacted)
+            sections.append(Section(offset, offset + len(redacted), part.page, part.label))
+            offset += len(redacted)
+        return RedactedText("".join(pieces), sections, counts)
+
+    def _replace(
+        self, text: str, spans: list[DetectedEntity], collection: str, counts: Counter[str]
+    ) -> str:
+        out: list[str] = []
+        cursor = 0
+        for span in spans:
+            out.append(text[cursor : span.start])
+            value = text[span.start : span.end]
+            out.append(self._pseudonymizer.placeholder(collection, span.entity_type, value))
+            counts[span.entity_type] += 1
+            cursor = span.end
+        out.append(text[cursor:])
+        return "".join(out)

@@ -1,0 +1,1 @@
+"""Turning uploaded files into text for the appliance."""

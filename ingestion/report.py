@@ -1,0 +1,64 @@
+"""What an ingest run reports: per file outcomes and progress events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of an ingest run, for progress bars and the web UI."""
+
+    file_index: int
+    file_count: int
+    path: str
+    stage: str  # load | redact | embed | index | ingested | unchanged | failed
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class IngestedDoc:
+    doc_id: str
+    path: str
+    collection: str
+    version: int
+    sha256: str
+    chunks: int
+    redactions: dict[str, int]
+    notes: list[str]
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one run; `to_json()` is the CLI's documented JSON."""
+
+    ingested: list[IngestedDoc] = field(default_factory=list)
+    unchanged: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ingested": [
+                {
+                    "doc_id": d.doc_id,
+                    "path": d.path,
+                    "collection": d.collection,
+                    "version": d.version,
+                    "sha256": d.sha256,
+                    "chunks": d.chunks,
+                    "redactions": d.redactions,
+                    "notes": d.notes,
+                }
+                for d in self.ingested
+            ],
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+        }
