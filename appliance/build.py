@@ -24,9 +24,14 @@ class Models:
     detector: EntityDetector
     embedder: Embedder
 
+    def warm_up(self) -> None:
+        """Load the lazily loaded models now (servers, benchmarks, test sessions)."""
+        self.detector.warm_up()
+        self.embedder.warm_up()
+
 
 def load_models(settings: Settings) -> Models:
-    """Load the entity detector and the embedder the settings name (seconds, not minutes)."""
+    """The entity detector and embedder the settings name; their weights load on first use."""
     apply_offline_environment(settings.home, settings.runtime.threads)
     return Models(detector=_detector(settings), embedder=_embedder(settings))
 

@@ -35,6 +35,10 @@ class EntityDetector(Protocol):
         """Entities in each text, for the policy's entity types at its threshold."""
         ...
 
+    def warm_up(self) -> None:
+        """Load whatever loads lazily, now."""
+        ...
+
 
 class Embedder(Protocol):
     """Turns chunk texts into vectors."""
@@ -49,6 +53,10 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One normalised vector per text, in order."""
+        ...
+
+    def warm_up(self) -> None:
+        """Load whatever loads lazily, now."""
         ...
 
 

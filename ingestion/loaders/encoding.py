@@ -31,6 +31,16 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 # every printable character and also decodes the € ’ “ ” that mislabelled files contain.
 _AS_CP1252 = {"ascii", "us_ascii", "latin_1", "iso8859_1", "cp1252"}
 
+# Code pages charset-normalizer may pick for short Western text that nobody writes files in
+# any more: EBCDIC, DOS, classic Mac OS and a few rarities (UTF-7 can smuggle markup).
+_UNLIKELY = (
+    "cp037 cp273 cp424 cp500 cp875 cp1026 cp1140 "  # EBCDIC
+    "cp437 cp720 cp737 cp775 cp850 cp852 cp855 cp856 cp857 cp858 cp860 cp861 cp862 cp863 cp864 "
+    "cp865 cp866 cp869 cp1006 cp1125 "  # DOS
+    "mac_cyrillic mac_greek mac_iceland mac_latin2 mac_roman mac_turkish "
+    "hp_roman8 ptcp154 kz1048 koi8_t hz utf_7"
+).split()
+
 # Control characters that never occur in text (tab, LF, VT, FF, CR and ESC are allowed).
 _CONTROL = {chr(c) for c in range(32)} - set("\t\n\x0b\x0c\r\x1b")
 _CONTROL_TABLE = {ord(c): None for c in _CONTROL}
@@ -75,12 +85,27 @@ def guess_encoding(sample: bytes, complete: bool) -> str:
     if not complete:
         # Drop a possibly cut multi-byte character so the detector sees clean input.
         sample = sample[: max(len(sample) - 4, 0)]
-    best = from_bytes(sample).best()
-    if best is not None:
-        name = normalize_codec(best.encoding)
-        if name is not None:
-            return name
-    return FALLBACK
+    name = _detector_choice(sample)
+    return name if name is not None else FALLBACK
+
+
+def _detector_choice(sample: bytes) -> str | None:
+    """charset-normalizer's pick among plausible code pages, with ties broken towards cp1252.
+
+    On short Western text several code pages decode equally well (it often ranks cp1250
+    first); the most coherent of the least chaotic wins, and cp1252 wins a remaining tie.
+    """
+    results = list(from_bytes(sample, cp_exclusion=_UNLIKELY))
+    if not results:
+        return None
+    least_chaos = min(match.chaos for match in results)
+    candidates = [match for match in results if match.chaos <= least_chaos + 0.01]
+    best_coherence = max(match.coherence for match in candidates)
+    finalists = [match for match in candidates if match.coherence >= best_coherence - 0.01]
+    for match in finalists:
+        if any(normalize_codec(name) == FALLBACK for name in match.could_be_from_charset):
+            return FALLBACK
+    return normalize_codec(finalists[0].encoding)
 
 
 def detect(head: bytes, complete: bool) -> tuple[str, int]:

@@ -39,8 +39,7 @@ _MAX_LINE = 256 * 1024
 
 _META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9._:-]+)", re.I)
 _SPACES = re.compile(r"\s+")
-_LINE_BREAK = "\n"
-_PARAGRAPH_BREAK = "\n\n"
+_EMPTY_CELLS = re.compile(r"\|(?:\s*\|)+")
 
 
 class _TextExtractor(HTMLParser):
@@ -56,7 +55,24 @@ class _TextExtractor(HTMLParser):
         self._title_done = False
         self._pre = 0
         self._cells_in_row = 0
+        self._break = 0  # pending line breaks: 0, 1 (new line) or 2 (blank line)
         self._blank_run = 1  # no blank line before the first text
+
+    # -- robustness: the stdlib parser asserts on some malformed markup ---------------
+    def parse_marked_section(self, i: int, report: int = 1) -> int:
+        """`<![...` that is not CDATA/if/endif: skip it like a bogus comment instead of failing."""
+        try:
+            return super().parse_marked_section(i, report)
+        except AssertionError:
+            return self.parse_bogus_comment(i, report=0)
+
+    def parse_starttag(self, i: int) -> int:
+        """A start tag the parser cannot make sense of is kept as text."""
+        try:
+            return super().parse_starttag(i)
+        except AssertionError:
+            self.handle_data("<")
+            return i + 1
 
     # -- parser callbacks -------------------------------------------------------------
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -79,16 +95,16 @@ class _TextExtractor(HTMLParser):
             self._cells_in_row = 0
         if tag in _CELL:
             if self._cells_in_row:
-                self._out.append(" | ")
+                self._emit(" | ")
             self._cells_in_row += 1
         elif tag in _PARAGRAPH:
-            self._out.append(_PARAGRAPH_BREAK)
+            self._newline(2)
         elif tag in _LINE:
-            self._out.append(_LINE_BREAK)
+            self._newline(1)
         elif tag == "img":
             alt = dict(attrs).get("alt")
             if alt and alt.strip() and not self._in_head:
-                self._out.append(f" {alt.strip()} ")
+                self._emit(f" {alt.strip()} ")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         # <br/>, <img/>, <svg/>: a void element opens nothing, so hidden tags do not count.
@@ -111,17 +127,30 @@ class _TextExtractor(HTMLParser):
         elif tag == "pre" and self._pre:
             self._pre -= 1
         if tag in _PARAGRAPH:
-            self._out.append(_PARAGRAPH_BREAK)
+            self._newline(2)
         elif tag in _LINE and tag != "br":
-            self._out.append(_LINE_BREAK)
+            self._newline(1)
 
     def handle_data(self, data: str) -> None:
         if self._hidden_tag is not None or (self._in_head and not self._in_title):
             return
         if self._pre:
-            self._out.append(data.replace("\r\n", "\n").replace("\r", "\n"))
-        else:
-            self._out.append(_SPACES.sub(" ", data))
+            self._emit(data.replace("\r\n", "\n").replace("\r", "\n"))
+        elif data.strip():
+            self._emit(_SPACES.sub(" ", data))
+        elif not self._break:
+            self._out.append(" ")
+
+    def _newline(self, count: int) -> None:
+        """Ask for a line break (1) or a blank line (2) before the next text; breaks do not add up."""
+        self._break = max(self._break, count)
+
+    def _emit(self, text: str) -> None:
+        """Append text, preceded by any pending break."""
+        if self._break:
+            self._out.append("\n" * self._break)
+            self._break = 0
+        self._out.append(text)
 
     # -- output -----------------------------------------------------------------------
     def take_lines(self, final: bool) -> list[str]:
@@ -141,6 +170,8 @@ class _TextExtractor(HTMLParser):
         lines: list[str] = []
         for raw in text.split("\n")[: None if final else -1]:
             line = _SPACES.sub(" ", raw).strip()
+            if "|" in line:  # drop the separators of empty table cells
+                line = _EMPTY_CELLS.sub("|", line).strip("| ")
             if line:
                 lines.append(line)
                 self._blank_run = 0
@@ -154,11 +185,14 @@ class _TextExtractor(HTMLParser):
 def _iter_html_lines(chunks: Iterator[str]) -> Iterator[str]:
     """Feed HTML text to the extractor chunk by chunk; yield output lines as they complete."""
     parser = _TextExtractor()
-    for chunk in chunks:
-        for start in range(0, len(chunk), _FEED_CHARS):
-            parser.feed(chunk[start : start + _FEED_CHARS])
-        yield from parser.take_lines(final=False)
-    parser.close()
+    try:
+        for chunk in chunks:
+            for start in range(0, len(chunk), _FEED_CHARS):
+                parser.feed(chunk[start : start + _FEED_CHARS])
+            yield from parser.take_lines(final=False)
+        parser.close()
+    except AssertionError as exc:  # the stdlib parser's way of refusing markup we did not foresee
+        raise LoadError(f"malformed HTML: {' '.join(str(exc).split())[:120]}") from exc
     yield from parser.take_lines(final=True)
 
 

@@ -87,17 +87,13 @@ class PdfLoader:
             if failed and not empty:
                 raise LoadError(f"corrupt PDF: no page could be read ({first_error})")
             if failed:
-                raise LoadError(
-                    f"no text layer and {len(failed)} unreadable pages; OCR is not supported"
-                )
+                raise LoadError(f"no text layer and {len(failed)} unreadable pages; OCR is not supported")
             raise LoadError("no text layer (scanned or image-only PDF); OCR is not supported")
         if empty:
             notes.warnings.append(
-                f"{len(empty)} of {count} pages have no text (scanned or blank): "
-                f"pages {_page_list(empty)}"
+                f"{len(empty)} of {count} pages have no text (scanned or blank): pages {_page_list(empty)}"
             )
         if failed:
             notes.warnings.append(
-                f"{len(failed)} of {count} pages could not be read ({first_error}): "
-                f"pages {_page_list(failed)}"
+                f"{len(failed)} of {count} pages could not be read ({first_error}): pages {_page_list(failed)}"
             )

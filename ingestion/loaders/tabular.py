@@ -18,6 +18,7 @@ from ingestion.loaders.base import LoadError, LoadLimits, LoadNotes, Segment
 from ingestion.loaders.encoding import control_share, detect, iter_decoded, iter_lines, looks_binary, read_head
 
 ROWS_PER_SEGMENT = 200
+MAX_TITLE_ROWS = 3
 _SNIFF_CHARS = 8 * 1024  # csv.Sniffer's regexes get slow on large samples
 _CSV_DELIMITERS = ",;\t|"
 
@@ -66,13 +67,20 @@ def _segments(lines: Iterable[tuple[int, str]], label: str | None) -> Iterator[S
         yield Segment(text="\n".join(batch), label=label or f"rows {first}-{last}")
 
 
+def _filled(values: list[str]) -> int:
+    """Number of non-empty cells in a row."""
+    return sum(1 for value in values if value)
+
+
 def _table_lines(rows: Iterable[list[str]], limits: LoadLimits, counted: list[int]) -> Iterator[tuple[int, str]]:
     """(data row number, line) for each non-empty row; the first non-empty row is the header.
 
-    `counted` is a one-item running total of rows read (empty ones too) across calls, capped
-    at limits.max_rows.
+    Up to MAX_TITLE_ROWS one-cell rows above a wider row are titles (a sheet caption above
+    the real header): they are kept as plain lines. `counted` is a one-item running total
+    of rows read (empty ones too) across calls, capped at limits.max_rows.
     """
     header: list[str] | None = None
+    held: list[list[str]] = []  # one-cell rows that may be titles or a one-column header
     number = 0
     for values in rows:
         counted[0] += 1
@@ -81,12 +89,29 @@ def _table_lines(rows: Iterable[list[str]], limits: LoadLimits, counted: list[in
         if not any(values):
             continue
         if header is None:
-            header = values
-            continue
-        number += 1
-        line = _row_line(header, values)
-        if line:
-            yield number, line
+            if _filled(values) == 1 and len(held) < MAX_TITLE_ROWS:
+                held.append(values)
+                continue
+            if held and _filled(values) >= 2:
+                for title in held:
+                    yield 1, "; ".join(value for value in title if value)
+                header, held = values, []
+                continue
+            header = held[0] if held else values
+            pending = held[1:] + ([values] if held else [])
+            held = []
+        else:
+            pending = [values]
+        for data in pending:
+            number += 1
+            line = _row_line(header, data)
+            if line:
+                yield number, line
+    if header is None and held:
+        header, rest = held[0], held[1:]
+        for data in rest:
+            number += 1
+            yield number, _row_line(header, data)
     if header is not None and number == 0:
         # A table with a header only: keep the header itself.
         yield 1, "; ".join(value for value in header if value)
