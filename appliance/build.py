@@ -9,7 +9,7 @@ from appliance.catalog import Catalog
 from appliance.keys import load_or_create_key
 from appliance.offline import apply_offline_environment
 from appliance.policy import policy_hash
-from appliance.ports import EntityDetector, Embedder, VectorStore
+from appliance.ports import Embedder, EntityDetector, VectorStore
 from appliance.pseudonyms import Pseudonymizer
 from appliance.recovery import recover
 from appliance.redaction import Redactor

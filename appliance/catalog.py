@@ -225,7 +225,16 @@ class Catalog:
                 [(row_id, i, s.start, s.end, s.page, s.label) for i, s in enumerate(sections)],
             )
             chunk_rows = [
-                (chunk_id_for(row_id, c.ordinal), row_id, c.ordinal, c.start, c.end, c.page, c.label, doc.text[c.start : c.end])
+                (
+                    chunk_id_for(row_id, c.ordinal),
+                    row_id,
+                    c.ordinal,
+                    c.start,
+                    c.end,
+                    c.page,
+                    c.label,
+                    doc.text[c.start : c.end],
+                )
                 for c in spans
             ]
             conn.executemany(

@@ -46,7 +46,11 @@ def parser() -> argparse.ArgumentParser:
 
     docs = commands.add_parser("docs", help="list, show or delete stored documents")
     docs_commands = docs.add_subparsers(dest="docs_command", required=True)
-    for name, helptext in (("list", "list documents"), ("show", "stored text and chunk spans"), ("delete", "remove everywhere")):
+    for name, helptext in (
+        ("list", "list documents"),
+        ("show", "stored text and chunk spans"),
+        ("delete", "remove everywhere"),
+    ):
         sub = docs_commands.add_parser(name, help=helptext)
         if name != "list":
             sub.add_argument("doc_id", metavar="DOC_ID")
@@ -59,7 +63,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("presidio-analyzer", "chromadb", "sentence_transformers", "httpx"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.debug else logging.ERROR)
     try:

@@ -65,10 +65,18 @@ def show_document(app: Appliance, doc_id: str, collections: Sequence[str] | None
     }
 
 
-def delete_document(app: Appliance, doc_id: str, *, actor: str, collections: Sequence[str] | None = None) -> dict[str, Any]:
+def delete_document(
+    app: Appliance, doc_id: str, *, actor: str, collections: Sequence[str] | None = None
+) -> dict[str, Any]:
     """Remove a document's chunks, vectors and full-text entries everywhere (hidden first, then purged)."""
     doc = resolve(app, doc_id, collections)
     app.catalog.mark_deleted([doc.row_id])
     app.vectors.delete_document_rows([doc.row_id])
     app.catalog.purge([doc.row_id])
-    return {"deleted": doc.doc_id, "collection": doc.collection, "version": doc.version, "chunks": doc.chunk_count, "by": actor}
+    return {
+        "deleted": doc.doc_id,
+        "collection": doc.collection,
+        "version": doc.version,
+        "chunks": doc.chunk_count,
+        "by": actor,
+    }

@@ -14,12 +14,13 @@ def load_or_create_key(path: Path, nbytes: int = 32) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         key = path.read_bytes()
-        if len(key) != nbytes:
-            raise RuntimeError(f"key file {path} is damaged (expected {nbytes} bytes, found {len(key)})")
+    else:
+        key = secrets.token_bytes(nbytes)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+            handle.flush()
+            os.fsync(handle.fileno())
         return key
-    key = secrets.token_bytes(nbytes)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-        handle.flush()
-        os.fsync(handle.fileno())
+    if len(key) != nbytes:
+        raise RuntimeError(f"key file {path} is damaged (expected {nbytes} bytes, found {len(key)})")
     return key

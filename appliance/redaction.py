@@ -119,9 +119,7 @@ class Redactor:
             offset += len(redacted)
         return RedactedText("".join(pieces), sections, counts)
 
-    def _replace(
-        self, text: str, spans: list[DetectedEntity], collection: str, counts: Counter[str]
-    ) -> str:
+    def _replace(self, text: str, spans: list[DetectedEntity], collection: str, counts: Counter[str]) -> str:
         out: list[str] = []
         cursor = 0
         for span in spans:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from appliance.app import Appliance
@@ -81,7 +81,8 @@ def ingest_paths(
             step("failed")
             continue
         except Exception as error:  # a library bug must not stop the batch or lose the reason
-            log.exception("unexpected error ingesting %s", candidate.path)
+            # The traceback goes to the debug log only (`--debug`); the report keeps the reason.
+            log.debug("unexpected error ingesting %s", candidate.path, exc_info=True)
             report.failed.append(
                 {"path": str(candidate.path), "error": f"unexpected error: {type(error).__name__}: {error}"}
             )
@@ -103,7 +104,7 @@ def ingest_file(
     collection: str,
     actor: str,
     report: IngestReport,
-    step: ProgressCallback | None = None,
+    step: Callable[[str], None] | None = None,
     doc_id: str | None = None,
 ) -> IngestedDoc | dict[str, str]:
     """Ingest one file as a new version of its document, or say it is unchanged."""

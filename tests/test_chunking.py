@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from appliance.chunking import chunk_sections, sentence_spans
 from appliance.redaction import Section
 
@@ -44,7 +46,7 @@ def test_neighbouring_chunks_overlap_by_whole_sentences() -> None:
     page = " ".join(f"Fact {i} is stated here." for i in range(60))
     text, sections = _text_and_sections([page])
     chunks = chunk_sections(text, sections, chunk_chars=300, overlap_chars=60)
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert after.start < before.end, "expected overlap"
         assert after.start > before.start, "must move forward"
         assert text[after.start : after.start + 4] == "Fact"

@@ -4,6 +4,7 @@ One owner per store: a second process gets a clear message."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -53,6 +54,7 @@ def kill_after_active(home: Path, corpus: Path, threshold: int) -> None:
         assert process.poll() is None, "ingest finished before it could be killed"
         assert time.monotonic() < deadline, "ingest made no progress"
         time.sleep(0.02)
+    time.sleep(random.uniform(0.0, 0.3))  # land in a different stage each run
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
@@ -97,3 +99,46 @@ def test_second_process_gets_a_clear_message(app, home: Path) -> None:
     assert "in use by another appliance process" in result.stderr
     assert f"pid {os.getpid()}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+class VectorStoreThatDiesMidWrite:
+    """Writes half of the vectors for real, then fails: the moment a crash would hit."""
+
+    def __init__(self, real) -> None:  # type: ignore[no-untyped-def]
+        self.real = real
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.real, name)
+
+    def upsert(self, ids, embeddings, texts, metadatas) -> None:  # type: ignore[no-untyped-def]
+        half = max(1, len(ids) // 2)
+        self.real.upsert(ids[:half], embeddings[:half], texts[:half], metadatas[:half])
+        raise OSError("simulated crash while writing vectors")
+
+
+def test_failure_between_pending_and_active_is_invisible_and_recovered(app, tmp_path: Path, models) -> None:  # type: ignore[no-untyped-def]
+    from ingestion.pipeline import ingest_paths
+
+    source = tmp_path / "doc.txt"
+    source.write_text("Version one says the fee is EUR 10. " * 80)
+    ingest_paths(app, [source], collection="default", actor="t")
+    old = app.catalog.active_document("default", str(source))
+
+    source.write_text("Version two says the fee is EUR 20. " * 80)
+    real_vectors = app.vectors
+    app.vectors = VectorStoreThatDiesMidWrite(real_vectors)
+    report = ingest_paths(app, [source], collection="default", actor="t")
+    app.vectors = real_vectors
+    assert report.ingested == [] and "simulated crash" in report.failed[0]["error"]
+
+    # Readers still see exactly version one; version two's leftovers are pending.
+    assert app.catalog.active_document("default", str(source)) == old
+    assert len(app.catalog.rows_in_state("pending")) == 1
+    assert old.row_id in real_vectors.document_rows()
+
+    from appliance.recovery import recover
+
+    recover(app.catalog, real_vectors)
+    assert app.catalog.rows_in_state("pending") == []
+    assert real_vectors.document_rows() == {old.row_id}
+    assert real_vectors.count() == old.chunk_count == app.catalog.full_text_count()

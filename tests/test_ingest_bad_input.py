@@ -103,5 +103,7 @@ def test_real_world_hard_cases(app, tmp_path: Path) -> None:
             assert name in ingested, f"{name} failed: {why.get(name)}"
         else:
             assert expected_error in why[name], f"{name}: {why.get(name)}"
-    cp1252 = app.catalog.document_text(app.catalog.active_document("default", str(folder / "fake-html-cp1252.html")).row_id)
+    cp1252 = app.catalog.document_text(
+        app.catalog.active_document("default", str(folder / "fake-html-cp1252.html")).row_id
+    )
     assert "\ufffd" not in cp1252

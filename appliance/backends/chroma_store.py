@@ -29,7 +29,7 @@ class ChromaVectorStore:
             path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         )
         # embedding_function=None: Chroma's default would download an ONNX model.
-        self._collection = self._client.get_or_create_collection(
+        self._collection: Any = self._client.get_or_create_collection(
             name=collection_name(model_id),
             embedding_function=None,
             metadata={"hnsw:space": "cosine", "embedding_model": model_id},

@@ -18,7 +18,6 @@ from typing import Any
 from appliance.ports import DetectedEntity
 from appliance.settings import RedactionSettings
 
-
 # Our own recognizers: their source is part of the policy's identity.
 _RECOGNIZERS_SOURCE = Path(__file__).with_name("presidio_recognizers.py")
 

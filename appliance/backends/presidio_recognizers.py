@@ -37,11 +37,11 @@ class DateOfBirthRecognizer(EntityRecognizer):
     def load(self) -> None:
         """Nothing to load: the recognizer is a regular expression."""
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
         """Spans of the date part of every date-of-birth phrase."""
-        return [
-            RecognizerResult("DATE_OF_BIRTH", m.start("date"), m.end("date"), 0.85) for m in _DOB.finditer(text)
-        ]
+        return [RecognizerResult("DATE_OF_BIRTH", m.start("date"), m.end("date"), 0.85) for m in _DOB.finditer(text)]
 
 
 def street_address_recognizer() -> PatternRecognizer:

@@ -59,12 +59,12 @@ class _TextExtractor(HTMLParser):
         self._blank_run = 1  # no blank line before the first text
 
     # -- robustness: the stdlib parser asserts on some malformed markup ---------------
-    def parse_marked_section(self, i: int, report: int = 1) -> int:
+    def parse_marked_section(self, i: int, report: bool = True) -> int:
         """`<![...` that is not CDATA/if/endif: skip it like a bogus comment instead of failing."""
         try:
             return super().parse_marked_section(i, report)
         except AssertionError:
-            return self.parse_bogus_comment(i, report=0)
+            return self.parse_bogus_comment(i, report=False)
 
     def parse_starttag(self, i: int) -> int:
         """A start tag the parser cannot make sense of is kept as text."""
