@@ -16,7 +16,6 @@ import openpyxl
 import pytest
 
 from ingestion.loaders import SUPPORTED_EXTENSIONS, LoadError, LoadLimits, LoadNotes, Segment, html_to_text, loader_for
-from ingestion.loaders.html import HtmlLoader
 from tests.conftest import EVAL
 from tests.pdf_fixtures import text_pdf_bytes, write_text_pdf
 
@@ -360,10 +359,6 @@ def test_html_real_files() -> None:
     print(f"example-10k.html: {len(segments)} segments, {len(text)} chars in {elapsed:.2f}s")
     assert len(text) > 100_000 and "<" not in text[:2000]
     assert elapsed < 20
-
-
-def test_html_loader_is_exported() -> None:
-    assert HtmlLoader.extensions == (".html", ".htm")
 
 
 # -- plain text and Markdown ---------------------------------------------------------------

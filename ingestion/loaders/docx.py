@@ -31,6 +31,7 @@ _WRAPPERS = frozenset({f"{_W}sdt", f"{_W}sdtContent", f"{_W}customXml", f"{_W}sm
 _SKIP = frozenset({f"{_W}del", f"{_MC}Fallback", f"{_W}pPr", f"{_W}rPr", f"{_W}sdtPr", f"{_W}tblPr"})
 _GRID_SPAN, _V_MERGE, _GRID_BEFORE = f"{_W}gridSpan", f"{_W}vMerge", f"{_W}gridBefore"
 _VAL = f"{_W}val"
+_BLOCK_TAGS, _ROW_TAGS, _CELL_TAGS = frozenset({_P, _TBL}), frozenset({_TR}), frozenset({_TC})
 
 
 def _children(element: etree._Element, tags: frozenset[str]) -> Iterator[etree._Element]:
@@ -77,9 +78,8 @@ def _continues_above(tc: etree._Element) -> bool:
     return merge is not None and merge.get(_VAL) != "restart"
 
 
-def _int_attr(parent: etree._Element, tag: str, default: int) -> int:
-    """The w:val of a property child such as w:gridSpan, as an int."""
-    prop = parent.find(f"{_W}tcPr/{tag}") if tag != _GRID_BEFORE else parent.find(f"{_W}trPr/{tag}")
+def _int_val(prop: etree._Element | None, default: int) -> int:
+    """The w:val of a property element such as w:gridSpan, as an int."""
     try:
         return int(prop.get(_VAL)) if prop is not None else default
     except (TypeError, ValueError):
@@ -89,14 +89,14 @@ def _int_attr(parent: etree._Element, tag: str, default: int) -> int:
 def _row_cells(tr: etree._Element, above: dict[int, str]) -> dict[int, str]:
     """Map grid column -> cell text for one row; vertically merged cells repeat the value above."""
     cells: dict[int, str] = {}
-    column = _int_attr(tr, _GRID_BEFORE, 0)
-    for tc in _children(tr, frozenset({_TC})):
+    column = _int_val(tr.find(f"{_W}trPr/{_GRID_BEFORE}"), 0)
+    for tc in _children(tr, _CELL_TAGS):
         if _continues_above(tc):
             text = above.get(column, "")
         else:
             text = " ".join(_inline_text(tc).split())
         cells[column] = text
-        column += max(_int_attr(tc, _GRID_SPAN, 1), 1)
+        column += max(_int_val(tc.find(f"{_W}tcPr/{_GRID_SPAN}"), 1), 1)
     return cells
 
 
@@ -107,7 +107,7 @@ def _table_lines(tbl: etree._Element) -> Iterator[str]:
     """
     rows: list[dict[int, str]] = []
     above: dict[int, str] = {}
-    for tr in _children(tbl, frozenset({_TR})):
+    for tr in _children(tbl, _ROW_TAGS):
         above = _row_cells(tr, above)
         rows.append(above)
     if len(rows) == 1 or all(len(cells) <= 1 for cells in rows):
@@ -130,7 +130,7 @@ def _table_lines(tbl: etree._Element) -> Iterator[str]:
 
 def _block_units(container: etree._Element) -> Iterator[tuple[str, bool]]:
     """(text, joins_previous_tightly) for each paragraph and table row, in document order."""
-    for child in _children(container, frozenset({_P, _TBL})):
+    for child in _children(container, _BLOCK_TAGS):
         if child.tag == _P:
             text = _paragraph_text(child)
             if text:
