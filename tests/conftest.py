@@ -7,8 +7,10 @@ recorded, and the test that made it fails, even if a library swallowed the error
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="appliance-test-home-"))
+atexit.register(shutil.rmtree, SESSION_HOME, True)
 os.environ["APPLIANCE_HOME"] = str(SESSION_HOME)
 os.environ.setdefault("APPLIANCE_RUNTIME__THREADS", "2")
 
