@@ -19,7 +19,7 @@ from appliance.ports import DetectedEntity
 from appliance.settings import RedactionSettings
 
 # Our own recognizers: their source is part of the policy's identity.
-_RECOGNIZERS_SOURCE = Path(__file__).with_name("presidio_recognizers.py")
+_RECOGNIZER_SOURCES = [Path(__file__).with_name(n) for n in ("presidio_recognizers.py", "name_recognizer.py")]
 
 
 def _distribution_version(module: str) -> str:
@@ -46,7 +46,8 @@ class PresidioDetector:
             "spacy": version("spacy"),
             "spacy_model": spacy_model,
             "spacy_model_version": _distribution_version(spacy_model),
-            "custom_recognizers": hashlib.sha256(_RECOGNIZERS_SOURCE.read_bytes()).hexdigest(),
+            "custom_recognizers": hashlib.sha256(b"".join(p.read_bytes() for p in _RECOGNIZER_SOURCES)).hexdigest(),
+            "faker": version("faker"),
         }
         self._policy_id = hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
 
@@ -65,6 +66,7 @@ class PresidioDetector:
         from presidio_analyzer.nlp_engine import NlpEngineProvider
 
         from appliance.backends import presidio_recognizers
+        from appliance.backends.name_recognizer import NameGazetteerRecognizer
 
         provider = NlpEngineProvider(
             nlp_configuration={
@@ -77,6 +79,9 @@ class PresidioDetector:
         registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
         registry.add_recognizer(presidio_recognizers.DateOfBirthRecognizer())
         registry.add_recognizer(presidio_recognizers.street_address_recognizer())
+        registry.add_recognizer(presidio_recognizers.InternationalPhoneRecognizer())
+        registry.add_recognizer(presidio_recognizers.CardNumberRecognizer())
+        registry.add_recognizer(NameGazetteerRecognizer())
         analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
         return BatchAnalyzerEngine(analyzer_engine=analyzer)
 

@@ -1,0 +1,155 @@
+"""Names the small spaCy model misses: a gazetteer of given names and surnames, checked
+against spaCy's own part-of-speech tags.
+
+spaCy `sm` finds about two thirds of people's names; foreign names, single surnames and
+names in table cells slip through. Faker ships curated given-name and surname lists for
+some eighty locales (MIT licence); a capitalised proper-noun sequence that starts with a
+known given name, or a known surname after a title, is a name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from functools import lru_cache
+
+from presidio_analyzer import RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from appliance.backends.presidio_recognizers import SpanRecognizer
+
+TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "dame", "lady", "lord", "rev", "fr"}
+# Capitalised words that are also given names or surnames but, in documents, mostly are not.
+NOT_NAMES = {
+    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+    "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "will", "bill", "mark", "grant", "hope", "faith", "joy", "dawn", "summer", "autumn", "winter", "spring",
+    "page", "chase", "price", "long", "young", "king", "hall", "wood", "bank", "street", "park", "lane", "field",
+    "hill", "green", "brown", "white", "black", "gray", "grey", "little", "rich", "best", "major", "story",
+    "ward", "house", "case", "love", "rice", "fox", "art", "van", "de", "la", "le", "del", "da", "von", "al",
+    "en", "an", "do", "so", "is", "in", "on", "at", "to", "by", "of", "or", "and", "the", "my", "me", "we",
+    "us", "he", "she", "it", "his", "her", "our", "you", "ok", "no", "yes", "a", "i", "north", "south", "east",
+    "west", "central", "new", "old", "city", "state", "county", "road", "avenue", "drive", "court", "square",
+    "service", "services", "group", "office", "team", "policy", "account", "customer", "client", "manager",
+    "director", "officer", "department", "board", "committee", "finance", "compliance", "risk", "legal",
+    "sales", "support", "travel", "bay", "ocean", "river", "lake", "harbor", "harbour", "vale", "christian",
+}
+# A sequence ending in one of these is an organisation or a place, not a person.
+ORG_OR_PLACE_WORDS = {
+    "inc", "ltd", "llc", "plc", "gmbh", "ag", "sa", "corp", "corporation", "company", "co", "bank", "group",
+    "holdings", "partners", "associates", "university", "college", "school", "hospital", "clinic", "foundation",
+    "street", "st", "avenue", "ave", "road", "rd", "lane", "drive", "boulevard", "way", "square", "park", "city",
+    "county", "state", "river", "lake", "travel", "airlines", "services", "systems", "solutions", "technologies",
+    "consulting", "capital", "insurance", "trust", "fund", "agency", "office", "ministry", "department",
+}
+_WORD = re.compile(r"^[^\W\d_][^\W\d_'\-]*(?:['\-][^\W\d_]+)*$")
+
+
+def _latin(name: str) -> bool:
+    return bool(_WORD.match(name)) and all(ord(c) < 0x250 for c in name)
+
+
+@lru_cache(maxsize=1)
+def name_lists() -> tuple[frozenset[str], frozenset[str]]:
+    """Lower-cased given names and surnames from every Faker locale (Latin script only)."""
+    import faker.providers.person as person_providers
+
+    given: set[str] = set()
+    surnames: set[str] = set()
+    for module in pkgutil.iter_modules(person_providers.__path__):
+        provider = importlib.import_module(f"{person_providers.__name__}.{module.name}").Provider
+        for attribute, target in (
+            ("first_names", given),
+            ("first_names_male", given),
+            ("first_names_female", given),
+            ("first_romanized_names", given),
+            ("last_names", surnames),
+            ("last_romanized_names", surnames),
+        ):
+            values = getattr(provider, attribute, ())
+            if not isinstance(values, dict | list | tuple | set | frozenset):
+                continue  # some locales define these as properties
+            for value in values:
+                if isinstance(value, str) and len(value) > 1 and _latin(value):
+                    target.add(value.lower())
+    return frozenset(given - NOT_NAMES), frozenset(surnames - NOT_NAMES)
+
+
+class NameGazetteerRecognizer(SpanRecognizer):
+    """PERSON from name lists + spaCy tags: 'Given [Initial] Surname', 'Title Surname'."""
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=["PERSON"], name="NameGazetteerRecognizer", supported_language="en")
+
+    def load(self) -> None:
+        """Build the name sets once per process."""
+        self.given, self.surnames = name_lists()
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        """Spans of name sequences in the spaCy tokens of `text`."""
+        if nlp_artifacts is None or nlp_artifacts.tokens is None:
+            return []
+        tokens = list(nlp_artifacts.tokens)
+        results: list[RecognizerResult] = []
+        i = 0
+        while i < len(tokens):
+            match = self._match_at(tokens, i)
+            if match is None:
+                i += 1
+                continue
+            end_index, score = match
+            start, end = tokens[i].idx, tokens[end_index].idx + len(tokens[end_index].text)
+            results.append(self.result("PERSON", start, end, score))
+            i = end_index + 1
+        return results
+
+    def _match_at(self, tokens: list, i: int) -> tuple[int, float] | None:  # type: ignore[type-arg]
+        first = tokens[i]
+        word = first.text.rstrip(".").lower()
+        if word in TITLES and i + 1 < len(tokens):
+            j = i + 1 + (tokens[i + 1].text == ".")
+            run = self._capitalised_run(tokens, j)
+            if run is not None:
+                return run, 0.85
+            return None
+        if not _is_capitalised(first) or word not in self.given:
+            return None
+        run = self._capitalised_run(tokens, i + 1)
+        if run is None:
+            return None
+        last = tokens[run].text.lower()
+        if last in ORG_OR_PLACE_WORDS:
+            return None
+        if last in self.surnames:
+            return run, 0.85
+        if first.pos_ == "PROPN" and tokens[run].pos_ == "PROPN":
+            return run, 0.6
+        return None
+
+    @staticmethod
+    def _capitalised_run(tokens: list, j: int) -> int | None:  # type: ignore[type-arg]
+        """Index of the last token of up to three capitalised words (initials allowed) from j."""
+        last = None
+        k = j
+        while k < len(tokens) and k < j + 4:
+            token = tokens[k]
+            text = token.text
+            if len(text) == 1 and text.isupper():  # a middle initial, maybe followed by "."
+                if k + 1 < len(tokens) and tokens[k + 1].text == ".":
+                    k += 2
+                else:
+                    k += 1
+                continue
+            if not _is_capitalised(token) or text.lower() in NOT_NAMES:
+                break
+            last = k
+            k += 1
+        return last
+
+
+def _is_capitalised(token) -> bool:  # type: ignore[no-untyped-def]
+    text = token.text
+    return len(text) > 1 and text[0].isupper() and not text.isupper() and _latin(text)
