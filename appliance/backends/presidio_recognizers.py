@@ -77,7 +77,21 @@ _PHONE = re.compile(
     r"|\(\d{1,5}\)[\s.\-]?\d{2,5}(?:[\s.\-]\d{1,5}){0,3})(?![\w.\-/]\d)"
 )
 _ISO_DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
-PHONE_CONTEXT = ["phone", "telephone", "tel", "mobile", "cell", "call", "fax", "contact", "number", "reach", "dial", "whatsapp", "ext"]
+PHONE_CONTEXT = [
+    "phone",
+    "telephone",
+    "tel",
+    "mobile",
+    "cell",
+    "call",
+    "fax",
+    "contact",
+    "number",
+    "reach",
+    "dial",
+    "whatsapp",
+    "ext",
+]
 
 
 class InternationalPhoneRecognizer(SpanRecognizer):
@@ -90,10 +104,15 @@ class InternationalPhoneRecognizer(SpanRecognizer):
 
     def __init__(self) -> None:
         super().__init__(
-            supported_entities=["PHONE_NUMBER"], name="InternationalPhoneRecognizer", supported_language="en", context=PHONE_CONTEXT
+            supported_entities=["PHONE_NUMBER"],
+            name="InternationalPhoneRecognizer",
+            supported_language="en",
+            context=PHONE_CONTEXT,
         )
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
         """Phone-shaped digit runs, scored by how phone-like their layout is."""
         results = []
         for match in _PHONE.finditer(text):
@@ -136,7 +155,9 @@ class CardNumberRecognizer(SpanRecognizer):
             context=["card", "credit", "debit", "visa", "mastercard", "amex", "maestro", "pan", "payment"],
         )
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
         """Luhn-valid 12-19 digit runs starting with a card network's leading digit."""
         results = []
         for match in _CARD.finditer(text):
