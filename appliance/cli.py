@@ -20,6 +20,8 @@ from appliance.offline import apply_offline_environment
 from appliance.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# The shared evaluation data sits beside the checkout (../shared/eval); benchmarks read it from there.
+EVAL_PII = Path(__file__).resolve().parents[2] / "shared" / "eval" / "pii"
 
 
 class CommandError(Exception):
@@ -58,6 +60,14 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true")
 
     commands.add_parser("demo", help="ingest the embedded demo corpus and show what was redacted")
+
+    bench = commands.add_parser("bench", help="benchmarks that print figures against a naive baseline")
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True)
+    redact = bench_commands.add_parser("redact", help="redaction quality on labelled PII vs plain Presidio")
+    redact.add_argument("--data", type=Path, default=EVAL_PII / "presidio_synth_dataset_v2.json")
+    redact.add_argument("--published", type=Path, default=EVAL_PII / "presidio_published_results.md")
+    redact.add_argument("--limit", type=int, default=None, help="score only the first N samples")
+    redact.add_argument("--json", action="store_true")
     return root
 
 
@@ -155,6 +165,33 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         return run_demo(app, actor=cli_actor())
 
 
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.backends.presidio_defaults import PresidioDefaultsDetector
+    from appliance.bench_redact import run_redaction_bench
+    from appliance.build import load_models
+    from appliance.redaction import MergedDetector
+
+    if not args.data.is_file():
+        raise CommandError(f"no labelled data at {args.data}")
+    ours = MergedDetector(load_models(settings).detector)
+    baseline = MergedDetector(PresidioDefaultsDetector(settings.models.spacy_model))
+    progress = (lambda line: print(line, file=sys.stderr)) if sys.stderr.isatty() and not args.json else None
+    result = run_redaction_bench(
+        ours,
+        baseline,
+        args.data,
+        args.published if args.published.is_file() else None,
+        args.limit,
+        progress,
+        redacted_types=settings.redaction.redact_entities,
+    )
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "table"}, indent=2))
+    else:
+        print(result["table"])
+    return EXIT_OK
+
+
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing"
 
@@ -191,6 +228,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "ingest": cmd_ingest,
     "docs": cmd_docs,
     "demo": cmd_demo,
+    "bench": cmd_bench,
 }
 
 

@@ -226,6 +226,12 @@ ORG_OR_PLACE_WORDS = {
     "ministry",
     "department",
 }
+# spaCy entity labels that mean "this word is not a person here".
+OTHER_ENTITY_LABELS = {"GPE", "LOC", "FAC", "ORG", "NORP", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW", "LANGUAGE"}
+_INTRODUCES_NAME = re.compile(
+    r"(?i)(?:\b(?:mr|mrs|ms|miss|mx|dr|prof|sir|madam|dame|lady|lord|rev)\.?|\bmy name is|\bname is|\bnamed|\bcalled|\bi am|\bi'm|\bdear|\bhi|\bhello|\bsigned by|\bask for)[\s,:]*$"
+)
+_INITIAL = re.compile(r"^[A-Z]\.?$")
 _WORD = re.compile(r"^[^\W\d_][^\W\d_'\-]*(?:['\-][^\W\d_]+)*$")
 
 
@@ -276,28 +282,64 @@ class NameGazetteerRecognizer(SpanRecognizer):
         if nlp_artifacts is None or nlp_artifacts.tokens is None:
             return []
         tokens = list(nlp_artifacts.tokens)
+        other_entities = [
+            (e.start_char, e.end_char) for e in (nlp_artifacts.entities or []) if e.label_ in OTHER_ENTITY_LABELS
+        ]
         results: list[RecognizerResult] = []
         i = 0
         while i < len(tokens):
-            match = self._match_at(tokens, i)
+            match = self._match_at(tokens, i) or self._single_name_at(text, tokens, i, other_entities)
             if match is None:
                 i += 1
                 continue
             end_index, score = match
             start, end = tokens[i].idx, tokens[end_index].idx + len(tokens[end_index].text)
-            results.append(self.result("PERSON", start, end, score))
+            results.append(self.result("PERSON", start, end, score, boosted=True))
             i = end_index + 1
         return results
+
+    def _single_name_at(
+        self,
+        text: str,
+        tokens: list,
+        i: int,
+        other_entities: list[tuple[int, int]],  # type: ignore[type-arg]
+    ) -> tuple[int, float] | None:
+        """One capitalised word that is a name: after 'my name is', in a list of names, or a known name alone."""
+        token = tokens[i]
+        if not _is_capitalised(token) or token.text.lower() in NOT_NAMES:
+            return None
+        if _INTRODUCES_NAME.search(text, max(0, token.idx - 24), token.idx):
+            run = self._capitalised_run(tokens, i)
+            return (run if run is not None else i), 0.8
+        word = token.text.lower()
+        known = word in self.given or word in self.surnames
+        if not known:
+            return None
+        if self._in_name_list(tokens, i):
+            return i, 0.7
+        inside_other = any(s <= token.idx < e for s, e in other_entities)
+        if token.pos_ == "PROPN" and not inside_other and word in self.given:
+            return i, 0.5
+        return None
+
+    def _in_name_list(self, tokens: list, i: int) -> bool:  # type: ignore[type-arg]
+        """'Kónya, Becker and Vasquez': a neighbour across ',' / 'and' / '&' is also a known name."""
+        for step in (-2, 2):
+            j = i + step
+            if 0 <= j < len(tokens) and tokens[(i + j) // 2].text.lower() in {",", "and", "&", "or"}:
+                neighbour = tokens[j]
+                if _is_capitalised(neighbour) and (
+                    neighbour.text.lower() in self.given or neighbour.text.lower() in self.surnames
+                ):
+                    return True
+        return False
 
     def _match_at(self, tokens: list, i: int) -> tuple[int, float] | None:  # type: ignore[type-arg]
         first = tokens[i]
         word = first.text.rstrip(".").lower()
-        if word in TITLES and i + 1 < len(tokens):
-            j = i + 1 + (tokens[i + 1].text == ".")
-            run = self._capitalised_run(tokens, j)
-            if run is not None:
-                return run, 0.85
-            return None
+        if word in TITLES:
+            return None  # the title stays; the name after it is matched from its own token
         if not _is_capitalised(first) or word not in self.given:
             return None
         run = self._capitalised_run(tokens, i + 1)
@@ -320,7 +362,7 @@ class NameGazetteerRecognizer(SpanRecognizer):
         while k < len(tokens) and k < j + 4:
             token = tokens[k]
             text = token.text
-            if len(text) == 1 and text.isupper():  # a middle initial, maybe followed by "."
+            if _INITIAL.match(text):  # a middle initial: "J", "J." or "J" then "."
                 if k + 1 < len(tokens) and tokens[k + 1].text == ".":
                     k += 2
                 else:
@@ -336,3 +378,22 @@ class NameGazetteerRecognizer(SpanRecognizer):
 def _is_capitalised(token) -> bool:  # type: ignore[no-untyped-def]
     text = token.text
     return len(text) > 1 and text[0].isupper() and not text.isupper() and _latin(text)
+
+
+_ORG_WORDS = (
+    r"Inc|LLC|Ltd|Limited|PLC|GmbH|AG|SA|Corp|Corporation|Company|Co|Group|Holdings|Partners|Associates|"
+    r"University|College|School|Hospital|Clinic|Foundation|Orchestra|Band|Technologies|Technology|Systems|Solutions|"
+    r"Consulting|Capital|Insurance|Trust|Fund|Agency|Bank|Airlines|Labs|Media|Studios|Records|Hotel|Restaurant|Club"
+)
+
+
+@lru_cache(maxsize=1)
+def _org_or_street_after() -> re.Pattern[str]:
+    from appliance.backends.presidio_recognizers import STREET_SUFFIX_PATTERN
+
+    return re.compile(rf"[ \t]*(?:-[ \t]*)?(?:{_ORG_WORDS}|{STREET_SUFFIX_PATTERN})\b")
+
+
+def names_an_organisation_or_street(text: str, end: int) -> bool:
+    """'Williamson Orchestra', 'Aunt Bertha Inc', 'Mathias Pass': the next word says it is not a person."""
+    return bool(_org_or_street_after().match(text, end))

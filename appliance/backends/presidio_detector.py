@@ -98,8 +98,15 @@ class PresidioDetector:
             entities=self._entities,
             score_threshold=self._threshold,
         )
+        from appliance.backends.name_recognizer import names_an_organisation_or_street
+
         for index, entities in zip(todo, found, strict=True):
-            results[index] = [DetectedEntity(e.entity_type, e.start, e.end, float(e.score)) for e in entities]
+            text = texts[index]
+            results[index] = [
+                DetectedEntity(e.entity_type, e.start, e.end, float(e.score))
+                for e in entities
+                if not (e.entity_type == "PERSON" and names_an_organisation_or_street(text, e.end))
+            ]
         return results
 
     def warm_up(self) -> None:

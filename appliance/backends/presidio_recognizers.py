@@ -18,14 +18,56 @@ _DOB = re.compile(
     rf"(?i)\b(?:date\s+of\s+birth|d\.?o\.?b\.?|born(?:\s+on)?|birth\s*date|birthday)\s*[:\-]?\s*(?P<date>{_DATE})"
 )
 
-_STREET_SUFFIX = (
-    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|"
-    r"Close|Crescent|Square|Sq|Parkway|Pkwy|Highway|Hwy)"
+
+def _street_suffixes() -> str:
+    """USPS street suffixes (Faker ships the Publication 28 list) plus common abbreviations."""
+    from faker.providers.address.en_US import Provider
+
+    words = set(Provider.street_suffixes) | {
+        "St",
+        "Ave",
+        "Rd",
+        "Blvd",
+        "Ln",
+        "Dr",
+        "Ct",
+        "Pl",
+        "Ter",
+        "Close",
+        "Cres",
+        "Sq",
+        "Pkwy",
+        "Hwy",
+        "Cir",
+        "Jct",
+        "Rte",
+    }
+    return "(?:" + "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True)) + ")"
+
+
+STREET_SUFFIX_PATTERN = _street_suffixes()
+_STREET_SUFFIX = STREET_SUFFIX_PATTERN
+# Continental street words: a suffix morpheme ("Bundesstrasse 31", "Puruntie 82") or a leading word ("Rua do Arenque 1634").
+_STREET_MORPHEME = (
+    r"(?:stra(?:ss|ß)e|str\.|gasse|weg|allee|platz|damm|vej|vägen|gatan|gata|veien|vei|tie|katu|kuja|tänav|iela|"
+    r"gatvė|ulica|utca|út|straat|laan|gracht|plein|dreef|steeg|vænget|gade|torget|torg)"
 )
-STREET_ADDRESS_REGEX = (
-    rf"\b\d{{1,5}}[A-Za-z]?\s+(?:[A-Z][A-Za-z'\-]+\s+){{1,4}}{_STREET_SUFFIX}\b\.?"
-    r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?\s*#?\w+)?"
+_STREET_LEAD = r"(?:Rue|Rua|Via|Viale|Calle|Avenida|Avenue|Piazza|Plaza|Paseo|Carrer|Corso|Travessa|Largo|Ulica|Ul\.)"
+STREET_ADDRESS_PATTERNS: tuple[tuple[str, str, float], ...] = (
+    (
+        "house_number_street_suffix",
+        rf"\b\d{{1,5}}[A-Za-z]?(?:[\s,]+\d{{1,5}})?\s+(?:[A-Z][\w'\-]+\s+){{1,4}}{_STREET_SUFFIX}\b\.?"
+        r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?\s*#?\w+)?",
+        0.6,
+    ),
+    ("street_morpheme_number", rf"\b[A-ZÀ-Ý][\w\-]*{_STREET_MORPHEME}\s+\d{{1,5}}[a-zA-Z]?\b", 0.5),
+    ("lead_word_street_number", rf"\b{_STREET_LEAD}\s+(?:[\w'\-]+\s+){{1,5}}\d{{1,5}}[a-zA-Z]?\b", 0.5),
+    ("unit", r"\b(?:Apt|Apartment|Suite|Ste)\.?\s*#?\d{1,5}[A-Za-z]?\b", 0.5),
+    ("military_box", r"\b(?:PSC|Unit|USNS|USS|USNV|USCGC)\s+\d{3,5},?\s+Box\s+\d{3,5}\b", 0.6),
+    ("military_post", r"\b(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{5}\b", 0.6),
+    ("po_box", r"\b(?:P\.?\s?O\.?\s+Box|Post\s+Office\s+Box)\s+\d{1,6}\b", 0.6),
 )
+STREET_ADDRESS_REGEX = STREET_ADDRESS_PATTERNS[0][1]
 
 
 class SpanRecognizer(EntityRecognizer):
@@ -34,7 +76,7 @@ class SpanRecognizer(EntityRecognizer):
     def load(self) -> None:
         """Nothing to load by default."""
 
-    def result(self, entity_type: str, start: int, end: int, score: float) -> RecognizerResult:
+    def result(self, entity_type: str, start: int, end: int, score: float, boosted: bool = False) -> RecognizerResult:
         """A result Presidio can boost with context words and explain."""
         return RecognizerResult(
             entity_type,
@@ -45,8 +87,18 @@ class SpanRecognizer(EntityRecognizer):
             recognition_metadata={
                 RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
                 RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: boosted,
             },
         )
+
+
+def has_context(text: str, start: int, end: int, words: re.Pattern[str], before: int = 48, after: int = 16) -> bool:
+    """Whether a context word stands just before or after a span.
+
+    Presidio's own enhancer only looks at non-stop-word lemmas, and "call", "me" or
+    "on" are spaCy stop words; this looks at the raw text instead.
+    """
+    return bool(words.search(text, max(0, start - before), start) or words.search(text, end, end + after))
 
 
 class DateOfBirthRecognizer(SpanRecognizer):
@@ -63,35 +115,24 @@ class DateOfBirthRecognizer(SpanRecognizer):
 
 
 def street_address_recognizer() -> PatternRecognizer:
-    """House number, capitalised street name and a street suffix ("42 Elm Street, Apt 3")."""
+    """Street addresses: "42 Elm Street, Apt 3", "Bundesstrasse 31", "Rua do Arenque 1634", "PO Box 12"."""
     return PatternRecognizer(
         supported_entity="STREET_ADDRESS",
         name="StreetAddressRecognizer",
-        patterns=[Pattern("street_address", STREET_ADDRESS_REGEX, 0.6)],
+        patterns=[Pattern(name, regex, score) for name, regex, score in STREET_ADDRESS_PATTERNS],
         context=["address", "lives", "resides", "street", "home"],
     )
 
 
 _PHONE = re.compile(
-    r"(?<![\w+.\-/])(?P<number>(?:\+|00)?\d{1,4}[\s.\-]?(?:\(\d{1,5}\)[\s.\-]?)?\d{1,5}(?:[\s.\-]\d{1,5}){0,4}"
-    r"|\(\d{1,5}\)[\s.\-]?\d{2,5}(?:[\s.\-]\d{1,5}){0,3})(?![\w.\-/]\d)"
+    r"(?<![\w+.\-/])(?P<number>(?:\+|00)?\d{1,4}[ \t.\-]?(?:\(\d{1,5}\)[ \t.\-]?)?\d{1,5}(?:[ \t.\-]\d{1,5}){0,4}"
+    r"|\(\d{1,5}\)[ \t.\-]?\d{2,5}(?:[ \t.\-]\d{1,5}){0,3})(?![\w.\-/]\d)"
 )
 _ISO_DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
-PHONE_CONTEXT = [
-    "phone",
-    "telephone",
-    "tel",
-    "mobile",
-    "cell",
-    "call",
-    "fax",
-    "contact",
-    "number",
-    "reach",
-    "dial",
-    "whatsapp",
-    "ext",
-]
+PHONE_CONTEXT = re.compile(
+    r"(?i)\b(?:phone|telephone|tel|mobile|cell|call|fax|contact|number|reach|dial|whatsapp|text|sms|messages?|"
+    r"office|home|work|ext|extension|landline|hotline|switchboard|answer|answering|ring|rang|reached)\b"
+)
 
 
 class InternationalPhoneRecognizer(SpanRecognizer):
@@ -107,7 +148,6 @@ class InternationalPhoneRecognizer(SpanRecognizer):
             supported_entities=["PHONE_NUMBER"],
             name="InternationalPhoneRecognizer",
             supported_language="en",
-            context=PHONE_CONTEXT,
         )
 
     def analyze(
@@ -124,9 +164,15 @@ class InternationalPhoneRecognizer(SpanRecognizer):
             if "." in number and len([g for g in groups if g]) == 2:
                 continue  # 1234.56 is an amount
             marked = number.startswith(("+", "00", "(")) or "(" in number
-            score = 0.6 if marked else (0.3 if len([g for g in groups if g]) >= 2 else 0.15)
             start = match.start("number")
-            results.append(self.result("PHONE_NUMBER", start, start + len(number), score))
+            end = start + len(number)
+            if marked:
+                score = 0.6
+            elif has_context(text, start, end, PHONE_CONTEXT):
+                score = 0.65
+            else:
+                score = 0.3 if len([g for g in groups if g]) >= 2 else 0.15
+            results.append(self.result("PHONE_NUMBER", start, end, score, boosted=True))
         return results
 
 
