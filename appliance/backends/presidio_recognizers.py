@@ -78,14 +78,15 @@ class SpanRecognizer(EntityRecognizer):
 
     def result(self, entity_type: str, start: int, end: int, score: float, boosted: bool = False) -> RecognizerResult:
         """A result Presidio can boost with context words and explain."""
+        name = str(getattr(self, "name", type(self).__name__))
         return RecognizerResult(
             entity_type,
             start,
             end,
             score,
-            analysis_explanation=AnalysisExplanation(recognizer=self.name, original_score=score),
+            analysis_explanation=AnalysisExplanation(recognizer=name, original_score=score),
             recognition_metadata={
-                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                RecognizerResult.RECOGNIZER_NAME_KEY: name,
                 RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
                 RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: boosted,
             },
