@@ -15,6 +15,7 @@ from appliance.recovery import recover
 from appliance.redaction import Redactor
 from appliance.settings import Settings
 from appliance.store_lock import StoreLock
+from appliance.structured_fields import FieldClassifier
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ def build(settings: Settings, models: Models | None = None) -> Appliance:
             seal_key=load_or_create_key(settings.keys_dir / "reidentification.key"),
             repository=catalog,
         )
-        redactor = Redactor(detector, pseudonymizer, policy_hash(settings.redaction, detector.policy_id))
+        fields = FieldClassifier(settings.redaction.field_labels, settings.redaction.redacted_types)
+        redactor = Redactor(detector, pseudonymizer, policy_hash(settings.redaction, detector.policy_id), fields)
         recover(catalog, vectors)
     except BaseException:
         lock.release()

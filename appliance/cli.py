@@ -183,7 +183,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         args.published if args.published.is_file() else None,
         args.limit,
         progress,
-        redacted_types=settings.redaction.redact_entities,
+        redacted_types=settings.redaction.redacted_types,
     )
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k != "table"}, indent=2))

@@ -14,6 +14,7 @@ def policy_hash(settings: RedactionSettings, detector_id: str) -> str:
         "redact": sorted(settings.redact_entities),
         "keep": sorted(settings.keep_entities),
         "threshold": settings.score_threshold,
+        "field_labels": {k: sorted(v) for k, v in sorted(settings.field_labels.items())},
         "detector": detector_id,
         "placeholder": "<TYPE_n> keyed-HMAC numbering per collection",
     }

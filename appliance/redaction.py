@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from appliance.ports import DetectedEntity, EntityDetector
 from appliance.pseudonyms import Pseudonymizer
+from appliance.structured_fields import FieldClassifier
 
 SEGMENT_SEPARATOR = "\n\n"
 
@@ -109,36 +110,55 @@ class MergedDetector:
 
 
 class Redactor:
-    """Applies the entity policy to text: detect, merge, replace with pseudonyms."""
+    """Applies the entity policy to text: detect, add table/form fields, merge, replace with pseudonyms."""
 
     def __init__(
-        self, detector: EntityDetector, pseudonymizer: Pseudonymizer, policy_hash: str, block_chars: int = 4000
+        self,
+        detector: EntityDetector,
+        pseudonymizer: Pseudonymizer,
+        policy_hash: str,
+        fields: FieldClassifier | None = None,
+        block_chars: int = 4000,
     ) -> None:
         self._detector = detector
         self._pseudonymizer = pseudonymizer
         self.policy_hash = policy_hash
+        self._fields = fields
         self._block_chars = block_chars
 
+    def spans(self, texts: Sequence[str]) -> list[list[DetectedEntity]]:
+        """Merged spans to redact per text; field labels and column votes span all the texts."""
+        found = self._detector.detect(texts)
+        if self._fields is not None:
+            extra = self._fields.entities(texts, found)
+            found = [[*a, *b] for a, b in zip(found, extra, strict=True)]
+        return [merge_spans(f) for f in found]
+
     def redact_texts(self, texts: Sequence[str], collection: str) -> tuple[list[str], Counter[str]]:
-        """Redact several independent texts in one detector batch."""
+        """Redact texts of one document (or one question) in one detector batch."""
         counts: Counter[str] = Counter()
-        results = self._detector.detect(texts)
-        out = []
-        for text, found in zip(texts, results, strict=True):
-            out.append(self._replace(text, merge_spans(found), collection, counts))
+        out = [
+            self._replace(text, spans, collection, counts) for text, spans in zip(texts, self.spans(texts), strict=True)
+        ]
         return out, counts
 
     def redact_parts(self, parts: Iterable[TextPart], collection: str) -> RedactedText:
-        """Redact a document's parts and join them into its stored text with sections."""
+        """Redact a document's parts together and join them into its stored text with sections.
+
+        The whole document goes through the detector in one batch: spaCy batches well, and a
+        column's values vote on its type across every row of the table.
+        """
+        kept = [part for part in parts if part.text.strip()]
+        blocks_per_part = [split_blocks(part.text, self._block_chars) for part in kept]
+        flat = [block for blocks in blocks_per_part for block in blocks]
+        redacted_flat, counts = self.redact_texts(flat, collection)
         pieces: list[str] = []
         sections: list[Section] = []
-        counts: Counter[str] = Counter()
         offset = 0
-        for part in parts:
-            blocks = split_blocks(part.text, self._block_chars)
-            redacted_blocks, block_counts = self.redact_texts(blocks, collection)
-            counts.update(block_counts)
-            redacted = "".join(redacted_blocks).strip("\n")
+        cursor = 0
+        for part, blocks in zip(kept, blocks_per_part, strict=True):
+            redacted = "".join(redacted_flat[cursor : cursor + len(blocks)]).strip("\n")
+            cursor += len(blocks)
             if not redacted.strip():
                 continue
             if pieces:

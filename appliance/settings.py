@@ -7,6 +7,7 @@ missing from the README's settings table.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -116,6 +117,61 @@ REDACTED_BY_DEFAULT = (
 KEPT_BY_DEFAULT = ("DATE_TIME", "LOCATION", "ORGANIZATION", "NRP", "URL")
 
 
+class CustomRecognizerSettings(BaseModel):
+    """A site-specific identifier: a pattern, context words, and a checksum where one applies."""
+
+    entity_type: str = Field(description="Type name used in placeholders, e.g. MEMBER_NUMBER; always redacted.")
+    pattern: str = Field(description="Regular expression matching the identifier.")
+    context: list[str] = Field(default_factory=list, description="Words that, near a match, confirm it.")
+    context_required: bool = Field(True, description="Redact a match only when a context word is near it.")
+    validator: Literal["none", "luhn", "mod97"] = Field("none", description="Checksum the digits must pass.")
+    score: float = Field(0.8, ge=0.0, le=1.0, description="Confidence given to a confirmed match.")
+
+    @field_validator("entity_type")
+    @classmethod
+    def _type_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]{1,40}", value):
+            raise ValueError("entity_type must be UPPER_CASE letters, digits and underscores")
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"pattern does not compile: {error}") from None
+        return value
+
+
+def default_custom_recognizers() -> list[CustomRecognizerSettings]:
+    """Identifiers common at our customers that Presidio has no recognizer for."""
+    return [
+        CustomRecognizerSettings(
+            entity_type="MEDICAL_RECORD_NUMBER",
+            pattern=r"\b(?:MRN[-:#\s]*)?\d{6,10}\b",
+            context=["mrn", "medical record", "patient id", "chart"],
+        ),
+        CustomRecognizerSettings(
+            entity_type="EMPLOYEE_ID",
+            pattern=r"\b(?:EMP|E|EID)[-#]?\d{4,8}\b",
+            context=["employee", "staff id", "personnel", "emp id", "badge"],
+        ),
+        CustomRecognizerSettings(
+            entity_type="MEMBER_NUMBER",
+            pattern=r"\b[A-Z]{0,3}\d{8,16}\b",
+            context=["member", "membership", "policy number", "subscriber"],
+            validator="luhn",
+        ),
+    ]
+
+
+def default_field_labels() -> dict[str, list[str]]:
+    from appliance.structured_fields import DEFAULT_FIELD_LABELS
+
+    return {kind: list(labels) for kind, labels in DEFAULT_FIELD_LABELS.items()}
+
+
 class RedactionSettings(BaseModel):
     """The entity policy: what is replaced by a pseudonym before anything is stored."""
 
@@ -131,6 +187,19 @@ class RedactionSettings(BaseModel):
     score_threshold: float = Field(
         0.4, ge=0.0, le=1.0, description="Minimum recognizer confidence for a span to be redacted."
     )
+    custom_recognizers: list[CustomRecognizerSettings] = Field(
+        default_factory=default_custom_recognizers,
+        description="Site-specific identifiers (pattern, context words, checksum); their types are always redacted. In TOML: [[redaction.custom_recognizers]] tables.",
+    )
+    field_labels: dict[str, list[str]] = Field(
+        default_factory=default_field_labels,
+        description="Table headers and form labels (per entity type) whose values are redacted in every row; a label matches when it ends with one of the phrases.",
+    )
+
+    @property
+    def redacted_types(self) -> list[str]:
+        """The policy's types plus every custom recognizer's type."""
+        return sorted({*self.redact_entities, *(c.entity_type for c in self.custom_recognizers)})
 
     @field_validator("redact_entities", "keep_entities")
     @classmethod

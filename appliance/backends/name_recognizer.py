@@ -397,3 +397,25 @@ def _org_or_street_after() -> re.Pattern[str]:
 def names_an_organisation_or_street(text: str, end: int) -> bool:
     """'Williamson Orchestra', 'Aunt Bertha Inc', 'Mathias Pass': the next word says it is not a person."""
     return bool(_org_or_street_after().match(text, end))
+
+
+# Words spaCy sometimes tags as a person when they are a field label ("Jane Roe; Email: ...").
+LABEL_WORDS = {
+    "email",
+    "e-mail",
+    "phone",
+    "mobile",
+    "fax",
+    "name",
+    "address",
+    "subject",
+    "date",
+    "note",
+    "notes",
+    "tel",
+}
+
+
+def is_label_word(text: str, start: int, end: int) -> bool:
+    """A single word that is a field label, not a name."""
+    return text[start:end].strip().lower() in LABEL_WORDS

@@ -35,7 +35,8 @@ class PresidioDetector:
             # Presidio would otherwise try to download the model.
             raise RuntimeError(f"spaCy model {spacy_model!r} is not installed; run `make install`")
         self._spacy_model = spacy_model
-        self._entities = list(settings.redact_entities)
+        self._entities = settings.redacted_types
+        self._custom = list(settings.custom_recognizers)
         self._threshold = settings.score_threshold
         self._batch_size = batch_size
         self._batch: Any = None
@@ -48,6 +49,7 @@ class PresidioDetector:
             "spacy_model_version": _distribution_version(spacy_model),
             "custom_recognizers": hashlib.sha256(b"".join(p.read_bytes() for p in _RECOGNIZER_SOURCES)).hexdigest(),
             "faker": version("faker"),
+            "custom": [c.model_dump() for c in settings.custom_recognizers],
         }
         self._policy_id = hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
 
@@ -82,6 +84,8 @@ class PresidioDetector:
         registry.add_recognizer(presidio_recognizers.InternationalPhoneRecognizer())
         registry.add_recognizer(presidio_recognizers.CardNumberRecognizer())
         registry.add_recognizer(NameGazetteerRecognizer())
+        for config in self._custom:
+            registry.add_recognizer(presidio_recognizers.ConfiguredRecognizer(config))
         analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
         return BatchAnalyzerEngine(analyzer_engine=analyzer)
 
@@ -98,14 +102,17 @@ class PresidioDetector:
             entities=self._entities,
             score_threshold=self._threshold,
         )
-        from appliance.backends.name_recognizer import names_an_organisation_or_street
+        from appliance.backends.name_recognizer import is_label_word, names_an_organisation_or_street
 
         for index, entities in zip(todo, found, strict=True):
             text = texts[index]
             results[index] = [
                 DetectedEntity(e.entity_type, e.start, e.end, float(e.score))
                 for e in entities
-                if not (e.entity_type == "PERSON" and names_an_organisation_or_street(text, e.end))
+                if not (
+                    e.entity_type == "PERSON"
+                    and (names_an_organisation_or_street(text, e.end) or is_label_word(text, e.start, e.end))
+                )
             ]
         return results
 

@@ -7,6 +7,8 @@ import re
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from appliance.settings import CustomRecognizerSettings
+
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
 _DATE = (
     r"(?:\d{4}-\d{2}-\d{2}"
@@ -93,13 +95,13 @@ class SpanRecognizer(EntityRecognizer):
         )
 
 
-def has_context(text: str, start: int, end: int, words: re.Pattern[str], before: int = 48, after: int = 16) -> bool:
-    """Whether a context word stands just before or after a span.
+def has_context(text: str, start: int, end: int, words: re.Pattern[str], before: int = 32, after: int = 16) -> bool:
+    """Whether a context word stands in, just before or just after a span.
 
     Presidio's own enhancer only looks at non-stop-word lemmas, and "call", "me" or
     "on" are spaCy stop words; this looks at the raw text instead.
     """
-    return bool(words.search(text, max(0, start - before), start) or words.search(text, end, end + after))
+    return bool(words.search(text, max(0, start - before), min(len(text), end + after)))
 
 
 class DateOfBirthRecognizer(SpanRecognizer):
@@ -131,7 +133,7 @@ _PHONE = re.compile(
 )
 _ISO_DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
 PHONE_CONTEXT = re.compile(
-    r"(?i)\b(?:phone|telephone|tel|mobile|cell|call|fax|contact|number|reach|dial|whatsapp|text|sms|messages?|"
+    r"(?i)\b(?:phone|telephone|tel|mobile|cell|call|fax|contact|reach|dial|whatsapp|text|sms|messages?|"
     r"office|home|work|ext|extension|landline|hotline|switchboard|answer|answering|ring|rang|reached)\b"
 )
 
@@ -164,7 +166,7 @@ class InternationalPhoneRecognizer(SpanRecognizer):
             groups = re.split(r"[\s.\-()]+", number.strip("+()"))
             if "." in number and len([g for g in groups if g]) == 2:
                 continue  # 1234.56 is an amount
-            marked = number.startswith(("+", "00", "(")) or "(" in number
+            marked = number.startswith(("+", "(")) or "(" in number
             start = match.start("number")
             end = start + len(number)
             if marked:
@@ -211,4 +213,42 @@ class CardNumberRecognizer(SpanRecognizer):
             digits = re.sub(r"\D", "", match.group("card"))
             if 12 <= len(digits) <= 19 and luhn_valid(digits):
                 results.append(self.result("CREDIT_CARD", match.start("card"), match.end("card"), 0.8))
+        return results
+
+
+def mod97_valid(digits: str) -> bool:
+    """ISO 7064 mod 97-10, the checksum of IBANs and several national identifiers."""
+    return len(digits) > 2 and int(digits) % 97 == 1
+
+
+_VALIDATORS = {"none": lambda digits: True, "luhn": luhn_valid, "mod97": mod97_valid}
+
+
+class ConfiguredRecognizer(SpanRecognizer):
+    """A recognizer defined in settings: pattern, context words, optional checksum."""
+
+    def __init__(self, config: CustomRecognizerSettings) -> None:
+        self._pattern = re.compile(config.pattern)
+        words = "|".join(re.escape(w) for w in config.context) or r"(?!)"
+        self._context = re.compile(rf"(?i)\b(?:{words})")
+        self._config = config
+        super().__init__(
+            supported_entities=[config.entity_type], name=f"Configured_{config.entity_type}", supported_language="en"
+        )
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        """Matches that pass the checksum, and have context nearby when the settings require it."""
+        results = []
+        check = _VALIDATORS[self._config.validator]
+        for match in self._pattern.finditer(text):
+            digits = re.sub(r"\D", "", match.group(0))
+            if self._config.validator != "none" and (not digits or not check(digits)):
+                continue
+            near = has_context(text, match.start(), match.end(), self._context)
+            if self._config.context_required and not near:
+                continue
+            score = self._config.score if near or not self._config.context_required else self._config.score / 2
+            results.append(self.result(self._config.entity_type, match.start(), match.end(), score, boosted=True))
         return results
