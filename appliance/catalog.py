@@ -305,3 +305,11 @@ class Catalog:
                 (collection, entity_type, digest, number, sealed_value, now_ms()),
             )
             return number
+
+    def existing_pseudonym_number(self, collection: str, entity_type: str, digest: str) -> int | None:
+        """The number of a known digest, without allocating one."""
+        row = self._conn.execute(
+            "SELECT number FROM pseudonyms WHERE collection = ? AND entity_type = ? AND digest = ?",
+            (collection, entity_type, digest),
+        ).fetchone()
+        return int(row[0]) if row else None

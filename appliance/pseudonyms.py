@@ -29,6 +29,10 @@ class PseudonymRepository(Protocol):
         """The number already given to `digest`, or the next free one, stored."""
         ...
 
+    def existing_pseudonym_number(self, collection: str, entity_type: str, digest: str) -> int | None:
+        """The number given to `digest`, or None; never allocates."""
+        ...
+
 
 def normalise(entity_type: str, value: str) -> str:
     """The form under which two spellings of one value count as the same value."""
@@ -68,3 +72,14 @@ class Pseudonymizer:
             number = self._repository.pseudonym_number(collection, entity_type, digest, sealed)
             self._cache[key] = number
         return f"<{entity_type}_{number}>"
+
+    def existing_placeholder(self, collection: str, entity_type: str, value: str) -> str:
+        """The placeholder a stored document uses for this value, or a bare <TYPE> if none does.
+
+        Questions use this: they must match stored pseudonyms but never add to the map.
+        """
+        digest = self.digest(collection, entity_type, value)
+        number = self._cache.get((collection, entity_type, digest))
+        if number is None:
+            number = self._repository.existing_pseudonym_number(collection, entity_type, digest)
+        return f"<{entity_type}_{number}>" if number is not None else f"<{entity_type}>"

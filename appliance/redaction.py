@@ -169,13 +169,33 @@ class Redactor:
             offset += len(redacted)
         return RedactedText("".join(pieces), sections, counts)
 
-    def _replace(self, text: str, spans: list[DetectedEntity], collection: str, counts: Counter[str]) -> str:
+    def redact_question(self, question: str, collection: str) -> tuple[str, Counter[str]]:
+        """A question redacted like the documents of `collection`, so pseudonyms match.
+
+        A value no stored document mentions becomes a bare <TYPE>: questions never add to
+        the pseudonym map.
+        """
+        counts: Counter[str] = Counter()
+        spans = self.spans([question])[0]
+        return self._replace(question, spans, collection, counts, lookup_only=True), counts
+
+    def _replace(
+        self,
+        text: str,
+        spans: list[DetectedEntity],
+        collection: str,
+        counts: Counter[str],
+        lookup_only: bool = False,
+    ) -> str:
         out: list[str] = []
         cursor = 0
         for span in spans:
             out.append(text[cursor : span.start])
             value = text[span.start : span.end]
-            out.append(self._pseudonymizer.placeholder(collection, span.entity_type, value))
+            if lookup_only:
+                out.append(self._pseudonymizer.existing_placeholder(collection, span.entity_type, value))
+            else:
+                out.append(self._pseudonymizer.placeholder(collection, span.entity_type, value))
             counts[span.entity_type] += 1
             cursor = span.end
         out.append(text[cursor:])

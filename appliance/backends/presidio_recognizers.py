@@ -124,6 +124,7 @@ def street_address_recognizer() -> PatternRecognizer:
         name="StreetAddressRecognizer",
         patterns=[Pattern(name, regex, score) for name, regex, score in STREET_ADDRESS_PATTERNS],
         context=["address", "lives", "resides", "street", "home"],
+        global_regex_flags=re.MULTILINE,  # Presidio's default IGNORECASE would make "to Harbor" a street name
     )
 
 
