@@ -22,6 +22,7 @@ from appliance.settings import Settings
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # The shared evaluation data sits beside the checkout (../shared/eval); benchmarks read it from there.
 EVAL_PII = Path(__file__).resolve().parents[2] / "shared" / "eval" / "pii"
+EVAL_QA_DOCS = EVAL_PII.parent / "qa" / "docugami_sec10q" / "docs"
 
 
 class CommandError(Exception):
@@ -68,6 +69,9 @@ def parser() -> argparse.ArgumentParser:
     redact.add_argument("--published", type=Path, default=EVAL_PII / "presidio_published_results.md")
     redact.add_argument("--limit", type=int, default=None, help="score only the first N samples")
     redact.add_argument("--json", action="store_true")
+    speed = bench_commands.add_parser("ingest", help="ingestion speed vs a naive baseline and the stage limit")
+    speed.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="default: demo corpus + three SEC 10-Q PDFs")
+    speed.add_argument("--json", action="store_true")
     return root
 
 
@@ -166,6 +170,24 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.bench_command == "ingest":
+        return bench_ingest(args, settings)
+    return bench_redact(args, settings)
+
+
+def bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.bench_ingest import format_report, run_ingest_bench
+    from appliance.build import load_models
+    from appliance.demo import DEMO_CORPUS
+
+    paths = list(args.paths) or [DEMO_CORPUS, *sorted(EVAL_QA_DOCS.glob("2023 Q[123] AAPL.pdf"))]
+    progress = (lambda line: print(line, file=sys.stderr)) if not args.json else None
+    result = run_ingest_bench(settings, load_models(settings), paths, progress)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return EXIT_OK
+
+
+def bench_redact(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.backends.presidio_defaults import PresidioDefaultsDetector
     from appliance.bench_redact import run_redaction_bench
     from appliance.build import load_models

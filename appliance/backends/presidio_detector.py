@@ -18,6 +18,7 @@ from typing import Any
 from appliance.ports import DetectedEntity
 from appliance.settings import RedactionSettings
 
+UNUSED_SPACY_PIPES = ("parser", "senter")
 # Our own recognizers: their source is part of the policy's identity.
 _RECOGNIZER_SOURCES = [Path(__file__).with_name(n) for n in ("presidio_recognizers.py", "name_recognizer.py")]
 
@@ -47,6 +48,7 @@ class PresidioDetector:
             "spacy": version("spacy"),
             "spacy_model": spacy_model,
             "spacy_model_version": _distribution_version(spacy_model),
+            "disabled_pipes": list(UNUSED_SPACY_PIPES),
             "custom_recognizers": hashlib.sha256(b"".join(p.read_bytes() for p in _RECOGNIZER_SOURCES)).hexdigest(),
             "faker": version("faker"),
             "custom": [c.model_dump() for c in settings.custom_recognizers],
@@ -76,7 +78,10 @@ class PresidioDetector:
                 "models": [{"lang_code": "en", "model_name": self._spacy_model}],
             }
         )
-        nlp_engine = provider.create_engine()
+        nlp_engine: Any = provider.create_engine()
+        # Presidio reads tokens, lemmas and entities; the dependency parser is a quarter of
+        # spaCy's time here and nothing uses it.
+        nlp_engine.nlp["en"].disable_pipes(*[p for p in UNUSED_SPACY_PIPES if p in nlp_engine.nlp["en"].pipe_names])
         registry = RecognizerRegistry(supported_languages=["en"])
         registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
         registry.add_recognizer(presidio_recognizers.DateOfBirthRecognizer())
@@ -119,3 +124,9 @@ class PresidioDetector:
     def warm_up(self) -> None:
         """Load the engine now (for servers and benchmarks that should not pay it on first use)."""
         self._engine()
+
+    def ner_only(self, texts: Sequence[str]) -> None:
+        """spaCy's pass alone over the texts, as the detector runs it: the benchmark's stage limit."""
+        nlp = self._engine().analyzer_engine.nlp_engine.nlp["en"]
+        for _ in nlp.pipe(list(texts), batch_size=self._batch_size):
+            pass
