@@ -181,9 +181,8 @@ def test_questions_get_the_documents_pseudonyms_and_find_their_passages(app, tmp
     assert counts == {"PERSON": 1}
     hit = app.vectors.query(app.embedder.embed([question])[0], 1, ["default"])[0]
     assert placeholder in app.catalog.document_text(app.catalog.active_document("default", str(notes)).row_id)
-    assert (
-        "budget"
-        in [c.text for c in app.catalog.chunks(int(hit.metadata["document_row"])) if c.chunk_id == hit.chunk_id][0]
+    assert "budget" in next(
+        c.text for c in app.catalog.chunks(int(hit.metadata["document_row"])) if c.chunk_id == hit.chunk_id
     )
 
     unknown, _ = app.redactor.redact_question("Did Peter Sørensen approve anything?", "default")

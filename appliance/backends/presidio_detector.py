@@ -81,7 +81,9 @@ class PresidioDetector:
         nlp_engine: Any = provider.create_engine()
         # Presidio reads tokens, lemmas and entities; the dependency parser is a quarter of
         # spaCy's time here and nothing uses it.
-        nlp_engine.nlp["en"].disable_pipes(*[p for p in UNUSED_SPACY_PIPES if p in nlp_engine.nlp["en"].pipe_names])
+        nlp_engine.nlp["en"].select_pipes(
+            disable=[p for p in UNUSED_SPACY_PIPES if p in nlp_engine.nlp["en"].pipe_names]
+        )
         registry = RecognizerRegistry(supported_languages=["en"])
         registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
         registry.add_recognizer(presidio_recognizers.DateOfBirthRecognizer())
