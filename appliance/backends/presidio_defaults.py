@@ -37,17 +37,12 @@ class PresidioDefaultsDetector:
 
     def _load(self) -> Any:
         from presidio_analyzer import AnalyzerEngine
-        from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-        provider = NlpEngineProvider(
-            nlp_configuration={
-                "nlp_engine_name": "spacy",
-                "models": [{"lang_code": "en", "model_name": self._spacy_model}],
-            }
-        )
+        from appliance.backends.presidio_detector import spacy_nlp_engine
+
         # No registry given: AnalyzerEngine builds its default one (all predefined recognizers).
         return AnalyzerEngine(
-            nlp_engine=provider.create_engine(),
+            nlp_engine=spacy_nlp_engine(self._spacy_model),
             supported_languages=["en"],
             default_score_threshold=self._threshold,
         )

@@ -23,6 +23,16 @@ UNUSED_SPACY_PIPES = ("parser", "senter")
 _RECOGNIZER_SOURCES = [Path(__file__).with_name(n) for n in ("presidio_recognizers.py", "name_recognizer.py")]
 
 
+def spacy_nlp_engine(spacy_model: str) -> Any:
+    """Presidio's spaCy engine on an installed model package (never downloaded)."""
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    provider = NlpEngineProvider(
+        nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": spacy_model}]}
+    )
+    return provider.create_engine()
+
+
 def _distribution_version(module: str) -> str:
     names = packages_distributions().get(module, [])
     return version(names[0]) if names else "unknown"
@@ -67,18 +77,11 @@ class PresidioDetector:
 
     def _load(self) -> Any:
         from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine, RecognizerRegistry
-        from presidio_analyzer.nlp_engine import NlpEngineProvider
 
         from appliance.backends import presidio_recognizers
         from appliance.backends.name_recognizer import NameGazetteerRecognizer
 
-        provider = NlpEngineProvider(
-            nlp_configuration={
-                "nlp_engine_name": "spacy",
-                "models": [{"lang_code": "en", "model_name": self._spacy_model}],
-            }
-        )
-        nlp_engine: Any = provider.create_engine()
+        nlp_engine: Any = spacy_nlp_engine(self._spacy_model)
         # Presidio reads tokens, lemmas and entities; the dependency parser is a quarter of
         # spaCy's time here and nothing uses it.
         nlp_engine.nlp["en"].select_pipes(
