@@ -14,6 +14,11 @@ from ingestion.pipeline import ingest_paths
 # (sentence, facts that must survive, personal data that must go)
 FACTS_NEXT_TO_PII = [
     (
+        "Customer: Aoife Murphy\nNationality: French. Tax residence: Ireland.",
+        ["Nationality: French", "Ireland"],
+        ["Aoife Murphy"],
+    ),
+    (
         "Refunds are paid within 10 days; ask Jonathan Meyer on +44 20 7946 0958.",
         ["within 10 days"],
         ["Jonathan Meyer", "7946 0958"],

@@ -319,7 +319,9 @@ class NameGazetteerRecognizer(SpanRecognizer):
         if self._in_name_list(tokens, i):
             return i, 0.7
         inside_other = any(s <= token.idx < e for s, e in other_entities)
-        if token.pos_ == "PROPN" and not inside_other and word in self.given:
+        # After "Label:" the field's label decides ("Nationality: French" is not a person).
+        after_label = text[max(0, token.idx - 3) : token.idx].rstrip().endswith(":")
+        if token.pos_ == "PROPN" and not inside_other and not after_label and word in self.given:
             return i, 0.5
         return None
 
