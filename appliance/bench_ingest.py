@@ -20,7 +20,7 @@ from typing import Any
 
 from appliance.build import Models, build
 from appliance.ports import DetectedEntity, Embedder, EntityDetector
-from appliance.redaction import Redactor, split_blocks
+from appliance.redaction import split_blocks
 from appliance.settings import Settings
 
 Progress = Callable[[str], None]
@@ -60,13 +60,7 @@ def _run_pipeline(settings: Settings, models: Models, paths: Sequence[Path], nai
 
     with build(settings, models) as app:
         if naive:
-            redactor = Redactor(
-                OneAtATimeDetector(models.detector),
-                app.redactor._pseudonymizer,  # same keys and catalog: only the batching differs
-                app.redactor.policy_hash,
-                app.redactor._fields,
-                block_chars=settings.ingest.chunk_chars,
-            )
+            redactor = app.redactor.with_detector(OneAtATimeDetector(models.detector), settings.ingest.chunk_chars)
             app = dataclasses.replace(app, redactor=redactor, embedder=OneAtATimeEmbedder(models.embedder))
         started = time.perf_counter()
         report = ingest_paths(app, paths, collection="bench", actor="bench")

@@ -126,6 +126,10 @@ class Redactor:
         self._fields = fields
         self._block_chars = block_chars
 
+    def with_detector(self, detector: EntityDetector, block_chars: int) -> Redactor:
+        """The same policy, pseudonyms and field rules over another detector (the benchmark's baseline)."""
+        return Redactor(detector, self._pseudonymizer, self.policy_hash, self._fields, block_chars)
+
     def spans(self, texts: Sequence[str]) -> list[list[DetectedEntity]]:
         """Merged spans to redact per text; field labels and column votes span all the texts."""
         found = self._detector.detect(texts)
