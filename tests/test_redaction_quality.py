@@ -14,6 +14,11 @@ from ingestion.pipeline import ingest_paths
 # (sentence, facts that must survive, personal data that must go)
 FACTS_NEXT_TO_PII = [
     (
+        "Customer: Hélène Dubois\nDate of birth: 1984-03-12\nNationality: French. Résidence fiscale: Ireland.",
+        ["Date of birth:", "Résidence fiscale: Ireland"],
+        ["Hélène Dubois", "1984-03-12"],
+    ),
+    (
         "Customer: Aoife Murphy\nNationality: French. Tax residence: Ireland.",
         ["Nationality: French", "Ireland"],
         ["Aoife Murphy"],

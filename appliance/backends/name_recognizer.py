@@ -419,5 +419,20 @@ LABEL_WORDS = {
 
 
 def is_label_word(text: str, start: int, end: int) -> bool:
-    """A single word that is a field label, not a name."""
-    return text[start:end].strip().lower() in LABEL_WORDS
+    """A field label, not a name: 'Email' in '...; Email: x', or 'Résidence fiscale:' opening a field.
+
+    A capitalised speaker ('Ubul: What a wife.') stays a name: missing a name leaks, an extra
+    placeholder does not.
+    """
+    if text[start:end].strip().lower() in LABEL_WORDS:
+        return True
+    opens_field = start == 0 or text[max(0, start - 2) : start] in {"; ", "| ", ". "} or text[start - 1] == "\n"
+    # Names are capitalised word by word; a label such as "Résidence fiscale" is not.
+    lowercase_word = any(word[:1].islower() for word in text[start:end].split())
+    return opens_field and text[end : end + 1] == ":" and lowercase_word
+
+
+def first_line(text: str, start: int, end: int) -> int:
+    """Where a name span should end: at its first line break ('Hélène Dubois\nDate' -> 'Hélène Dubois')."""
+    newline = text.find("\n", start, end)
+    return end if newline < 0 else newline

@@ -7,7 +7,6 @@ Presidio is imported on first use, so importing this module is cheap.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +20,9 @@ class PresidioDefaultsDetector:
     policy_id = "presidio-defaults"
 
     def __init__(self, spacy_model: str, threshold: float = 0.4) -> None:
-        if importlib.util.find_spec(spacy_model) is None:
+        from appliance.backends.presidio_detector import spacy_model_available
+
+        if not spacy_model_available(spacy_model):
             # Presidio would otherwise try to download the model.
             raise RuntimeError(f"spaCy model {spacy_model!r} is not installed; run `make install`")
         self._spacy_model = spacy_model

