@@ -84,7 +84,7 @@ def _stage_limit(
     from ingestion.discovery import discover
     from ingestion.loaders import loader_for
     from ingestion.loaders.base import LoadNotes
-    from ingestion.pipeline import load_limits
+    from ingestion.source import load_limits
 
     blocks: list[str] = []
     for candidate in discover(paths)[0]:

@@ -8,49 +8,24 @@ new one, never half of either; the next start-up's recovery clears the leftovers
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from appliance.app import Appliance
-from appliance.catalog import NewDocument, chunk_id_for
+from appliance.catalog import DocumentRecord, NewDocument, chunk_id_for
 from appliance.chunking import ChunkSpan, chunk_sections
 from appliance.collection_names import check_collection_name
 from appliance.ports import MetadataValue
-from appliance.redaction import RedactedText, TextPart
-from appliance.settings import IngestSettings
+from appliance.redaction import RedactedText
 from ingestion.discovery import discover
-from ingestion.loaders import loader_for
-from ingestion.loaders.base import LoadError, LoadLimits, LoadNotes, Segment
+from ingestion.loaders.base import LoadError, LoadNotes
 from ingestion.report import IngestedDoc, IngestReport, Progress, ProgressCallback
+from ingestion.source import IngestError, SourceFile, read_source
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
-
-
-class IngestError(Exception):
-    """A file cannot be ingested; the message is the reason, for the per-file report."""
-
-
-def load_limits(settings: IngestSettings) -> LoadLimits:
-    """The loaders' hostile-input caps, from settings."""
-    return LoadLimits(
-        max_uncompressed_bytes=int(settings.max_uncompressed_mb * MB),
-        max_compression_ratio=settings.max_compression_ratio,
-        max_pages=settings.max_pages,
-        max_rows=settings.max_rows,
-    )
-
-
-def file_sha256(path: Path) -> str:
-    """Streaming sha256 of a file's bytes: the identity of a document version."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def ingest_paths(
@@ -68,6 +43,16 @@ def ingest_paths(
     for refusal in refusals:
         report.failed.append({"path": str(refusal.path), "error": refusal.reason})
     total = len(candidates)
+    stored = {d.doc_id: d for d in app.catalog.list_active([collection])}
+
+    def read(path: Path) -> SourceFile:
+        known = stored.get(str(path))
+
+        def is_stored(sha256: str) -> bool:
+            return known is not None and known.sha256 == sha256 and _current(app, known)
+
+        return read_source(path, app.settings.ingest, is_stored)
+
     for index, candidate in enumerate(candidates, start=1):
 
         def step(stage: str, path: Path = candidate.path, index: int = index) -> None:
@@ -75,7 +60,9 @@ def ingest_paths(
                 progress(Progress(index, total, str(path), stage))
 
         try:
-            outcome = ingest_file(app, candidate.path, collection=collection, actor=actor, report=report, step=step)
+            step("load")
+            source = read(candidate.path)
+            outcome = ingest_source(app, source, collection=collection, actor=actor, report=report, step=step)
         except (IngestError, LoadError) as error:
             report.failed.append({"path": str(candidate.path), "error": str(error)})
             step("failed")
@@ -97,9 +84,26 @@ def ingest_paths(
     return report
 
 
+def _current(app: Appliance, stored: DocumentRecord) -> bool:
+    """A stored version made under today's redaction policy and embedding model."""
+    return stored.policy_hash == app.redactor.policy_hash and stored.embedding_model == app.embedder.model_id
+
+
 def ingest_file(
+    app: Appliance, path: Path, *, collection: str, actor: str, report: IngestReport, doc_id: str | None = None
+) -> IngestedDoc | dict[str, str]:
+    """Read and ingest one file (no read-ahead): for callers that handle single uploads."""
+    doc_id = doc_id or str(path)
+    known = app.catalog.active_document(collection, doc_id)
+    source = read_source(
+        path, app.settings.ingest, lambda sha: known is not None and known.sha256 == sha and _current(app, known)
+    )
+    return ingest_source(app, source, collection=collection, actor=actor, report=report, doc_id=doc_id)
+
+
+def ingest_source(
     app: Appliance,
-    path: Path,
+    source: SourceFile,
     *,
     collection: str,
     actor: str,
@@ -107,33 +111,15 @@ def ingest_file(
     step: Callable[[str], None] | None = None,
     doc_id: str | None = None,
 ) -> IngestedDoc | dict[str, str]:
-    """Ingest one file as a new version of its document, or say it is unchanged."""
+    """Ingest a read file as a new version of its document, or say it is unchanged."""
     notify = step or (lambda _stage: None)
     settings = app.settings.ingest
+    path = source.path
     doc_id = doc_id or str(path)
-    size = path.stat().st_size
-    if size == 0:
-        raise IngestError("empty file")
-    if size > settings.max_file_mb * MB:
-        raise IngestError(
-            f"file is {size / MB:.1f} MB, over the {settings.max_file_mb:g} MB limit (setting ingest.max_file_mb)"
-        )
-    loader = loader_for(path)
-    sha256 = file_sha256(path)
-    active = app.catalog.active_document(collection, doc_id)
-    if (
-        active is not None
-        and active.sha256 == sha256
-        and active.policy_hash == app.redactor.policy_hash
-        and active.embedding_model == app.embedder.model_id
-    ):
+    if source.parts is None:
         return {"doc_id": doc_id, "path": str(path), "collection": collection}
-
-    notify("load")
-    started = time.perf_counter()
-    notes = LoadNotes()
-    parts = list(_as_parts(loader.load(path, load_limits(settings), notes)))
-    report.add_time("load", time.perf_counter() - started)
+    report.add_time("load", source.load_seconds)
+    parts, notes, sha256, size = source.parts, source.notes, source.sha256, source.size
 
     notify("redact")
     started = time.perf_counter()
@@ -153,7 +139,7 @@ def ingest_file(
 
     notify("index")
     started = time.perf_counter()
-    document = _new_document(app, path, doc_id, collection, loader.kind, sha256, size, redacted, notes, actor)
+    document = _new_document(app, path, doc_id, collection, source.kind, sha256, size, redacted, notes, actor)
     _store(app, document, redacted, spans, vectors)
     report.add_time("index", time.perf_counter() - started)
     return IngestedDoc(
@@ -166,12 +152,6 @@ def ingest_file(
         redactions=document.redactions,
         notes=document.notes,
     )
-
-
-def _as_parts(segments: Iterator[Segment]) -> Iterator[TextPart]:
-    """Loader segments as redaction input."""
-    for segment in segments:
-        yield TextPart(segment.text, segment.page, segment.label)
 
 
 def _new_document(
