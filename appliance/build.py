@@ -85,4 +85,6 @@ def _detector(settings: Settings) -> EntityDetector:
         case "presidio":
             from appliance.backends.presidio_detector import PresidioDetector
 
-            return PresidioDetector(settings.redaction, settings.models.spacy_model)
+            return PresidioDetector(
+                settings.redaction, settings.models.spacy_model, processes=settings.runtime.ner_processes
+            )

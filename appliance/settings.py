@@ -43,6 +43,12 @@ class RuntimeSettings(BaseModel):
         le=256,
         description="Threads for torch, spaCy and llama.cpp together; one number so they do not oversubscribe the cores.",
     )
+    ner_processes: int = Field(
+        default_factory=lambda: min(2, max(1, os.cpu_count() or 1)),
+        ge=1,
+        le=64,
+        description="spaCy processes for redacting a long document (16+ blocks of 4,000 characters); 1 keeps it in-process.",
+    )
 
 
 class ModelSettings(BaseModel):
