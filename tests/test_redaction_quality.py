@@ -197,3 +197,17 @@ def test_questions_get_the_documents_pseudonyms_and_find_their_passages(app, tmp
 
     unknown, _ = app.redactor.redact_question("Did Peter Sørensen approve anything?", "default")
     assert "<PERSON>" in unknown and "Peter" not in unknown
+
+
+@pytest.mark.slow
+def test_long_documents_use_the_process_pool_and_find_the_same_spans(models) -> None:  # type: ignore[no-untyped-def]
+    from appliance.backends.presidio_detector import PROCESS_POOL_MIN_TEXTS, PresidioDetector
+
+    paragraph = "Quarterly revenue rose 4 percent within 30 days. " * 70
+    texts = [
+        f"{paragraph}Signed by Maria Gonzalez, phone +44 20 7946 09{i:02}." for i in range(PROCESS_POOL_MIN_TEXTS + 2)
+    ]
+    pooled = PresidioDetector(Settings().redaction, Settings().models.spacy_model, processes=2)
+    single = PresidioDetector(Settings().redaction, Settings().models.spacy_model, processes=1)
+    assert pooled.detect(texts) == single.detect(texts)
+    assert all({"PERSON", "PHONE_NUMBER"} <= {e.entity_type for e in found} for found in pooled.detect(texts))
