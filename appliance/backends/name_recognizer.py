@@ -393,11 +393,13 @@ _ORG_WORDS = (
 def _org_or_street_after() -> re.Pattern[str]:
     from appliance.backends.presidio_recognizers import STREET_SUFFIX_PATTERN
 
-    return re.compile(rf"[ \t]*(?:-[ \t]*)?(?:{_ORG_WORDS}|{STREET_SUFFIX_PATTERN})\b")
+    # Skip over the rest of a list of names first: "Davis, Reynolds and Williamson Orchestra".
+    more_names = r"(?:(?:,[ \t]*|[ \t]+(?:and|&)[ \t]+)[A-Z][\w'\-]+)*"
+    return re.compile(rf"{more_names}[ \t]*(?:-[ \t]*)?(?:{_ORG_WORDS}|{STREET_SUFFIX_PATTERN})\b")
 
 
 def names_an_organisation_or_street(text: str, end: int) -> bool:
-    """'Williamson Orchestra', 'Aunt Bertha Inc', 'Mathias Pass': the next word says it is not a person."""
+    """'Williamson Orchestra', 'Aunt Bertha Inc', 'Davis, Reynolds and Williamson Orchestra': not people."""
     return bool(_org_or_street_after().match(text, end))
 
 
