@@ -25,7 +25,6 @@ from ingestion.report import IngestedDoc, IngestReport, Progress, ProgressCallba
 from ingestion.source import IngestError, SourceFile, read_source
 
 log = logging.getLogger(__name__)
-MB = 1024 * 1024
 
 
 def ingest_paths(
@@ -43,16 +42,6 @@ def ingest_paths(
     for refusal in refusals:
         report.failed.append({"path": str(refusal.path), "error": refusal.reason})
     total = len(candidates)
-    stored = {d.doc_id: d for d in app.catalog.list_active([collection])}
-
-    def read(path: Path) -> SourceFile:
-        known = stored.get(str(path))
-
-        def is_stored(sha256: str) -> bool:
-            return known is not None and known.sha256 == sha256 and _current(app, known)
-
-        return read_source(path, app.settings.ingest, is_stored)
-
     for index, candidate in enumerate(candidates, start=1):
 
         def step(stage: str, path: Path = candidate.path, index: int = index) -> None:
@@ -60,9 +49,7 @@ def ingest_paths(
                 progress(Progress(index, total, str(path), stage))
 
         try:
-            step("load")
-            source = read(candidate.path)
-            outcome = ingest_source(app, source, collection=collection, actor=actor, report=report, step=step)
+            outcome = ingest_file(app, candidate.path, collection=collection, actor=actor, report=report, step=step)
         except (IngestError, LoadError) as error:
             report.failed.append({"path": str(candidate.path), "error": str(error)})
             step("failed")
@@ -90,15 +77,24 @@ def _current(app: Appliance, stored: DocumentRecord) -> bool:
 
 
 def ingest_file(
-    app: Appliance, path: Path, *, collection: str, actor: str, report: IngestReport, doc_id: str | None = None
+    app: Appliance,
+    path: Path,
+    *,
+    collection: str,
+    actor: str,
+    report: IngestReport,
+    step: Callable[[str], None] | None = None,
+    doc_id: str | None = None,
 ) -> IngestedDoc | dict[str, str]:
-    """Read and ingest one file (no read-ahead): for callers that handle single uploads."""
+    """Read and ingest one file; an unchanged file is hashed but not loaded again."""
     doc_id = doc_id or str(path)
+    if step:
+        step("load")
     known = app.catalog.active_document(collection, doc_id)
     source = read_source(
         path, app.settings.ingest, lambda sha: known is not None and known.sha256 == sha and _current(app, known)
     )
-    return ingest_source(app, source, collection=collection, actor=actor, report=report, doc_id=doc_id)
+    return ingest_source(app, source, collection=collection, actor=actor, report=report, step=step, doc_id=doc_id)
 
 
 def ingest_source(
