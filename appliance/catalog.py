@@ -83,6 +83,22 @@ class ChunkRecord:
     text: str
 
 
+@dataclass(frozen=True)
+class ChunkHit:
+    """A chunk of an active document, as retrieval returns it."""
+
+    chunk_id: str
+    document_row: int
+    doc_id: str
+    collection: str
+    version: int
+    source: str
+    page: int | None
+    start: int
+    end: int
+    text: str
+
+
 def chunk_id_for(document_row: int, ordinal: int) -> str:
     """Chunk ids are unique per document version, so old citations stay resolvable."""
     return f"d{document_row}-c{ordinal}"
@@ -313,3 +329,32 @@ class Catalog:
             (collection, entity_type, digest),
         ).fetchone()
         return int(row[0]) if row else None
+
+    # --- retrieval -----------------------------------------------------------
+
+    def search_text(self, match: str, collections: Sequence[str], limit: int) -> list[tuple[str, float]]:
+        """BM25 over active chunks in the given collections: (chunk_id, score), best first."""
+        if not collections or not match:
+            return []
+        marks = ",".join("?" for _ in collections)
+        rows = self._conn.execute(
+            "SELECT f.chunk_id, bm25(chunks_fts) AS rank FROM chunks_fts f "
+            "JOIN chunks c ON c.chunk_id = f.chunk_id JOIN documents d ON d.row_id = c.document_row "
+            f"WHERE chunks_fts MATCH ? AND d.state = 'active' AND d.collection IN ({marks}) "
+            "ORDER BY rank LIMIT ?",
+            (match, *collections, limit),
+        ).fetchall()
+        return [(str(r[0]), -float(r[1])) for r in rows]
+
+    def active_chunks(self, chunk_ids: Sequence[str]) -> dict[str, ChunkHit]:
+        """The chunks among these ids whose document version is active, with their document."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" for _ in chunk_ids)
+        rows = self._conn.execute(
+            'SELECT c.chunk_id, d.row_id, d.doc_id, d.collection, d.version, d.source, c.page, c.start, c."end", '
+            f"c.text FROM chunks c JOIN documents d ON d.row_id = c.document_row "
+            f"WHERE c.chunk_id IN ({marks}) AND d.state = 'active'",
+            tuple(chunk_ids),
+        ).fetchall()
+        return {str(r[0]): ChunkHit(*r) for r in rows}
