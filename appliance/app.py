@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appliance.catalog import Catalog
-from appliance.ports import Embedder, VectorStore
+from appliance.ports import Embedder, Generator, VectorStore
 from appliance.redaction import Redactor
 from appliance.settings import Settings
 from appliance.store_lock import StoreLock
@@ -19,6 +19,7 @@ class Appliance:
     catalog: Catalog
     redactor: Redactor
     embedder: Embedder
+    generator: Generator
     vectors: VectorStore
     lock: StoreLock
 

@@ -9,7 +9,7 @@ from appliance.catalog import Catalog
 from appliance.keys import load_or_create_key
 from appliance.offline import apply_offline_environment
 from appliance.policy import policy_hash
-from appliance.ports import Embedder, EntityDetector, VectorStore
+from appliance.ports import Embedder, EntityDetector, Generator, VectorStore
 from appliance.pseudonyms import Pseudonymizer
 from appliance.recovery import recover
 from appliance.redaction import Redactor
@@ -24,17 +24,18 @@ class Models:
 
     detector: EntityDetector
     embedder: Embedder
+    generator: Generator
 
     def warm_up(self) -> None:
-        """Load the lazily loaded models now (servers, benchmarks, test sessions)."""
+        """Load the redaction and embedding models now; the generator loads on the first question (call its own warm_up)."""
         self.detector.warm_up()
         self.embedder.warm_up()
 
 
 def load_models(settings: Settings) -> Models:
-    """The entity detector and embedder the settings name; their weights load on first use."""
+    """The entity detector, embedder and generator the settings name; their weights load on first use."""
     apply_offline_environment(settings.home, settings.runtime.threads)
-    return Models(detector=_detector(settings), embedder=_embedder(settings))
+    return Models(detector=_detector(settings), embedder=_embedder(settings), generator=_generator(settings))
 
 
 def build(settings: Settings, models: Models | None = None) -> Appliance:
@@ -59,7 +60,7 @@ def build(settings: Settings, models: Models | None = None) -> Appliance:
     except BaseException:
         lock.release()
         raise
-    return Appliance(settings, catalog, redactor, embedder, vectors, lock)
+    return Appliance(settings, catalog, redactor, embedder, models.generator, vectors, lock)
 
 
 def _embedder(settings: Settings) -> Embedder:
@@ -70,6 +71,14 @@ def _embedder(settings: Settings) -> Embedder:
             return MiniLMEmbedder(
                 settings.models.embedding_model_path, settings.runtime.threads, settings.models.embedding_batch_size
             )
+
+
+def _generator(settings: Settings) -> Generator:
+    match settings.generation.backend:
+        case "llama_cpp":
+            from appliance.backends.llama_generator import LlamaGenerator
+
+            return LlamaGenerator(settings.generation, settings.runtime.threads)
 
 
 def _vector_store(settings: Settings, model_id: str) -> VectorStore:

@@ -60,6 +60,14 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--collection", default=None)
         sub.add_argument("--json", action="store_true")
 
+    ask = commands.add_parser("ask", help="answer a question from the documents, with verified citations")
+    ask.add_argument("question", metavar="QUESTION")
+    ask.add_argument("--json", action="store_true", help="print the documented JSON")
+    ask.add_argument("--mode", choices=["rag", "direct"], default="rag", help="direct: no retrieval, ungrounded")
+    ask.add_argument("--adapter", default=None, help="LoRA adapter name (none are installed yet)")
+    ask.add_argument("--top-k", type=int, default=None, help="chunks to retrieve (default: answering.top_k)")
+    ask.add_argument("--collection", action="append", default=None, help="collection to search (repeatable)")
+
     commands.add_parser("demo", help="ingest the embedded demo corpus and show what was redacted")
 
     bench = commands.add_parser("bench", help="benchmarks that print figures against a naive baseline")
@@ -162,6 +170,46 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.answering import ask
+    from appliance.collection_names import InvalidCollectionName, check_collection_name
+
+    if args.adapter:
+        raise CommandError(f"no adapter named {args.adapter!r}: fine-tuned adapters are not available yet")
+    collections = args.collection or [DEFAULT_COLLECTION]
+    try:
+        for name in collections:
+            check_collection_name(name)
+    except InvalidCollectionName as error:
+        raise CommandError(str(error)) from None
+    if args.top_k is not None and not 1 <= args.top_k <= 100:
+        raise CommandError("--top-k must be between 1 and 100")
+    streaming = not args.json and sys.stdout.isatty()
+
+    def show(piece: str) -> None:
+        print(piece, end="", flush=True)
+
+    with _build(settings) as app:
+        result = ask(
+            app,
+            args.question,
+            collections=collections,
+            mode=args.mode,
+            top_k=args.top_k,
+            on_token=show if streaming else None,
+        )
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print("" if streaming and not result.refused else result.answer)
+    if result.mode == "direct":
+        print("(direct answer: no documents were consulted; not grounded)")
+    for citation in result.citations:
+        page = f", page {citation['page']}" if citation["page"] else ""
+        print(f'[{citation["n"]}] {Path(citation["source"]).name}{page}: "{citation["quote"]}"')
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.demo import run_demo
 
@@ -249,6 +297,7 @@ def _progress_bar(enabled: bool) -> _NoBar | _FileBar:
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "ingest": cmd_ingest,
     "docs": cmd_docs,
+    "ask": cmd_ask,
     "demo": cmd_demo,
     "bench": cmd_bench,
 }

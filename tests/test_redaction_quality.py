@@ -14,6 +14,11 @@ from ingestion.pipeline import ingest_paths
 # (sentence, facts that must survive, personal data that must go)
 FACTS_NEXT_TO_PII = [
     (
+        "The hotel cap is EUR 240 per night in London, Paris and New York for Sarah Collins.",
+        ["London, Paris and New York"],
+        ["Sarah Collins"],
+    ),
+    (
         "Customer: Hélène Dubois\nDate of birth: 1984-03-12\nNationality: French. Résidence fiscale: Ireland.",
         ["Date of birth:", "Résidence fiscale: Ireland"],
         ["Hélène Dubois", "1984-03-12"],

@@ -283,7 +283,7 @@ class NameGazetteerRecognizer(SpanRecognizer):
             return []
         tokens = list(nlp_artifacts.tokens)
         other_entities = [
-            (e.start_char, e.end_char) for e in (nlp_artifacts.entities or []) if e.label_ in OTHER_ENTITY_LABELS
+            (e.start_char, e.end_char) for e in nlp_artifacts.tokens.ents if e.label_ in OTHER_ENTITY_LABELS
         ]
         results: list[RecognizerResult] = []
         i = 0
@@ -316,12 +316,14 @@ class NameGazetteerRecognizer(SpanRecognizer):
         known = word in self.given or word in self.surnames
         if not known:
             return None
+        inside_other = any(s <= token.idx < e for s, e in other_entities)
+        if inside_other:
+            return None  # spaCy says this word is a place, an organisation, ...
         if self._in_name_list(tokens, i):
             return i, 0.7
-        inside_other = any(s <= token.idx < e for s, e in other_entities)
         # After "Label:" the field's label decides ("Nationality: French" is not a person).
         after_label = text[max(0, token.idx - 3) : token.idx].rstrip().endswith(":")
-        if token.pos_ == "PROPN" and not inside_other and not after_label and word in self.given:
+        if token.pos_ == "PROPN" and not after_label and word in self.given:
             return i, 0.5
         return None
 

@@ -1,0 +1,85 @@
+"""Recall-then-generate with the real model, store and redactor: verbatim citations or a refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appliance.answering import REFUSAL, ask
+from appliance.documents import show_document
+from ingestion.pipeline import ingest_paths
+from tests.conftest import DEMO_CORPUS
+
+JSON_KEYS = {
+    "answer",
+    "mode",
+    "evidence",
+    "refused",
+    "citations",
+    "retrieved",
+    "dropped_quotes",
+    "timings_ms",
+    "model",
+    "adapter",
+}
+
+
+@pytest.fixture
+def demo_app(app):  # type: ignore[no-untyped-def]
+    report = ingest_paths(app, [DEMO_CORPUS], collection="demo", actor="t")
+    assert not report.failed
+    return app
+
+
+def test_an_answerable_question_gets_verbatim_citations(demo_app) -> None:  # type: ignore[no-untyped-def]
+    result = ask(demo_app, "What is the hotel cap per night?", collections=["demo"])
+    data = result.to_json()
+    assert set(data) == JSON_KEYS
+    assert not result.refused and result.evidence in {"recalled", "extractive"}
+    assert result.citations, result
+    for citation in result.citations:
+        stored = show_document(demo_app, citation["doc_id"], ["demo"])["text"]
+        assert stored[citation["start"] : citation["end"]] == citation["quote"]
+    assert any("180" in c["quote"] for c in result.citations), result.citations
+    assert "[" in result.answer
+    assert set(result.timings_ms) == {"redact", "retrieve", "recall", "generate", "total"}
+
+
+def test_a_question_the_documents_do_not_cover_is_refused(demo_app) -> None:  # type: ignore[no-untyped-def]
+    result = ask(demo_app, "What is the melting point of tungsten on Mars?", collections=["demo"])
+    assert result.refused and result.answer == REFUSAL
+    assert result.citations == [] and result.evidence == "none"
+
+
+def test_questions_are_redacted_before_retrieval(demo_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = ask(demo_app, "Who should Jonathan Meyer call about the refund?", collections=["demo"])
+    assert "Jonathan Meyer" not in result.question_redacted
+    for item in result.retrieved:
+        assert "Jonathan Meyer" not in item["text"]
+
+
+def test_direct_mode_has_no_citations(demo_app) -> None:  # type: ignore[no-untyped-def]
+    result = ask(demo_app, "Say hello.", collections=["demo"], mode="direct")
+    assert result.mode == "direct" and result.citations == [] and result.evidence == "none"
+    assert result.answer
+
+
+def test_streaming_delivers_the_answer(demo_app) -> None:  # type: ignore[no-untyped-def]
+    pieces: list[str] = []
+    result = ask(
+        demo_app, "Within how many days must travel claims be filed?", collections=["demo"], on_token=pieces.append
+    )
+    if not result.refused:
+        assert pieces and "".join(pieces).strip()
+
+
+def test_an_answer_stating_a_figure_no_quote_contains_is_replaced_by_the_quotes() -> None:
+    from appliance.answering import _grounded
+    from appliance.catalog import ChunkHit
+    from appliance.citations import Evidence
+
+    chunk = ChunkHit("d1-c0", 1, "/p.txt", "c", 1, "/p.txt", None, 0, 40, "The branch moves on 2027-01-15 downtown.")
+    quotes = [Evidence(chunk, 0, 40, chunk.text)]
+    assert _grounded("It moves on 2027-01-15 [1].", quotes) == "It moves on 2027-01-15 [1]."
+    assert _grounded("It moves on January 1, 2023 [1].", quotes) == "The branch moves on 2027-01-15 downtown. [1]"
