@@ -90,6 +90,8 @@ def ask(
     ranked = _rank_candidates(app, redacted, candidate_sentences([h.chunk for h in hits]))
     relevant = [c for c, score in ranked if score >= settings.min_relevance][: settings.max_candidates]
     chosen, dropped = _recall(app, redacted, relevant, settings.max_quotes)
+    rank = {(e.chunk.document_row, e.start): i for i, e in enumerate(relevant)}
+    chosen.sort(key=lambda e: rank.get((e.chunk.document_row, e.start), len(rank)))  # most relevant first
     kind: Literal["recalled", "extractive", "none"] = "recalled"
     if not chosen:
         chosen, kind = relevant[: settings.max_quotes], "extractive"
@@ -107,15 +109,22 @@ def ask(
         question_redacted=redacted,
     )
     if chosen:
-        result = generator.chat(
-            answer_messages(redacted, [e.text for e in chosen]),
-            max_tokens=app.settings.generation.max_answer_tokens,
-            on_token=on_token,
-        )
-        answer.answer = _grounded(_keep_valid_markers(result.text.strip(), len(chosen)), chosen)
+        if not _compose_with_model(app):
+            chosen = chosen[:1]  # the answer is the best quote itself, cited once
         answer.citations = [_citation_json(n, e) for n, e in enumerate(chosen, start=1)]
-        if not _MARKER.search(answer.answer):
-            answer.answer += " " + " ".join(f"[{n}]" for n in range(1, len(chosen) + 1))
+        if _compose_with_model(app):
+            result = generator.chat(
+                answer_messages(redacted, [e.text for e in chosen], settings.instructions),
+                max_tokens=app.settings.generation.max_answer_tokens,
+                on_token=on_token,
+            )
+            answer.answer = _grounded(_keep_valid_markers(result.text.strip(), len(chosen)), chosen)
+            if not _MARKER.search(answer.answer):
+                answer.answer += " " + " ".join(f"[{n}]" for n in range(1, len(chosen) + 1))
+        else:
+            answer.answer = _quoted_answer(chosen)
+            if on_token:
+                on_token(answer.answer)
     clock.lap("generate")
     answer.timings_ms = clock.done()
     return answer
@@ -168,6 +177,17 @@ def _recall(app: Appliance, question: str, candidates: list[Evidence], max_quote
     return chosen[:max_quotes], dropped
 
 
+def _compose_with_model(app: Appliance) -> bool:
+    """Whether the model writes the answer (see the `answering.compose` setting)."""
+    compose = app.settings.answering.compose
+    return compose == "model" or (compose == "auto" and app.settings.generation.model_path is not None)
+
+
+def _quoted_answer(quotes: Sequence[Evidence]) -> str:
+    """The answer stated by the evidence itself: verbatim quotes with their markers."""
+    return " ".join(f"\u201c{q.text}\u201d [{n}]" for n, q in enumerate(quotes, start=1))
+
+
 def _grounded(text: str, quotes: Sequence[Evidence]) -> str:
     """The model's answer if every number in it is in the quotes, else the quotes themselves.
 
@@ -178,7 +198,7 @@ def _grounded(text: str, quotes: Sequence[Evidence]) -> str:
     invented = [n for n in _NUMBER.findall(_MARKER.sub(" ", text)) if n not in evidence]
     if text and not invented:
         return text
-    return " ".join(f"{q.text} [{n}]" for n, q in enumerate(quotes, start=1))
+    return _quoted_answer(quotes)
 
 
 def _keep_valid_markers(text: str, count: int) -> str:

@@ -10,6 +10,11 @@ from appliance.documents import show_document
 DEMO_CORPUS = Path(__file__).parent / "demo_corpus" / "documents"
 DEMO_COLLECTION = "demo"
 SHOWCASE_FILE = "kyc_note_cp1252.txt"
+DEMO_QUESTIONS = (
+    "What is the hotel cap per night?",
+    "How long is the data-retention period?",
+    "Who won the 1998 football World Cup?",  # not in the documents: the answer must be a refusal
+)
 
 
 def demo_files() -> list[Path]:
@@ -35,5 +40,18 @@ def run_demo(app: Appliance, actor: str) -> int:
     print(f"\nStored (redacted) text of {SHOWCASE_FILE}:\n" + "-" * 60)
     print(shown["text"])
     print("-" * 60)
+    _answer_questions(app)
     print(f"Everything lives under {app.settings.home}")
     return 1 if report.failed else 0
+
+
+def _answer_questions(app: Appliance) -> None:
+    """Three questions, each answered from verified quotes or refused."""
+    from appliance.answering import ask
+
+    for question in DEMO_QUESTIONS:
+        result = ask(app, question, collections=[DEMO_COLLECTION])
+        print(f"\nQ: {question}\nA: {result.answer}")
+        for citation in result.citations:
+            page = f", page {citation['page']}" if citation["page"] else ""
+            print(f'   [{citation["n"]}] {Path(citation["source"]).name}{page}: "{citation["quote"]}"')

@@ -27,13 +27,16 @@ def recall_messages(question: str, candidates: Sequence[str]) -> list[dict[str, 
     ]
 
 
-def answer_messages(question: str, quotes: Sequence[str]) -> list[dict[str, str]]:
+def answer_messages(question: str, quotes: Sequence[str], instructions: str = "") -> list[dict[str, str]]:
     """Ask for a short answer built only from the verified quotes, cited as [n]."""
+    site = f" {instructions.strip()}" if instructions.strip() else ""
     return [
         {
             "role": "system",
             "content": "Answer the question in one or two sentences using only the numbered quotes, and cite them "
-            "as [1], [2]. If the quotes do not contain the answer, say that the documents do not say. " + _DATA_RULE,
+            "as [1], [2]. If the quotes do not contain the answer, say that the documents do not say. "
+            + _DATA_RULE
+            + site,
         },
         {"role": "user", "content": f"{_fenced(quotes)}\n\nQuestion: {question}"},
     ]

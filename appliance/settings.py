@@ -111,6 +111,15 @@ class AnsweringSettings(BaseModel):
         description="Evidence threshold: a sentence's cosine similarity to the question plus lexical_weight x the share of question words it contains. Below it a sentence is never evidence; with none above it the answer is a refusal.",
     )
     lexical_weight: float = Field(0.3, ge=0.0, le=2.0, description="Weight of word overlap in the relevance score.")
+    compose: Literal["auto", "model", "quotes"] = Field(
+        "auto",
+        description="How the answer text is written from the verified quotes: 'model' generates it, 'quotes' states the best quotes verbatim; 'auto' uses quotes with the embedded 135M model (measured: it misattributes figures between quotes) and the model with any GGUF an operator configures.",
+    )
+    instructions: str = Field(
+        "",
+        max_length=2000,
+        description="Site instructions added to the answer prompt (tone, language); never shown as evidence.",
+    )
 
 
 class StoreSettings(BaseModel):
