@@ -77,6 +77,12 @@ def parser() -> argparse.ArgumentParser:
     redact.add_argument("--published", type=Path, default=EVAL_PII / "presidio_published_results.md")
     redact.add_argument("--limit", type=int, default=None, help="score only the first N samples")
     redact.add_argument("--json", action="store_true")
+    qa = bench_commands.add_parser(
+        "ask", help="retrieval recall, verbatim rate, refusals, F1 and latency on ../shared/eval/qa"
+    )
+    qa.add_argument("--limit", type=int, default=None, help="SQuAD questions (half answerable, half not)")
+    qa.add_argument("--docugami-limit", type=int, default=30, help="Docugami 10-Q questions (0 skips them)")
+    qa.add_argument("--json", action="store_true")
     speed = bench_commands.add_parser("ingest", help="ingestion speed vs a naive baseline and the stage limit")
     speed.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="default: demo corpus + three SEC 10-Q PDFs")
     speed.add_argument("--json", action="store_true")
@@ -220,7 +226,30 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.bench_command == "ingest":
         return bench_ingest(args, settings)
+    if args.bench_command == "ask":
+        return bench_ask(args, settings)
     return bench_redact(args, settings)
+
+
+def bench_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.bench_ask import format_report, run_ask_bench
+    from appliance.build import load_models
+
+    squad = EVAL_QA_DOCS.parents[1] / "haystack_squad2_dev_small.json"
+    if not squad.is_file():
+        raise CommandError(f"no QA data at {squad}")
+    progress = (lambda line: print(line, file=sys.stderr)) if not args.json else None
+    result = run_ask_bench(
+        settings,
+        load_models(settings),
+        squad_path=squad,
+        docugami_dir=EVAL_QA_DOCS.parent,
+        limit=args.limit,
+        docugami_limit=args.docugami_limit,
+        progress=progress,
+    )
+    print(json.dumps(result, indent=2, default=str) if args.json else format_report(result))
+    return EXIT_OK
 
 
 def bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
