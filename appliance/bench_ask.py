@@ -715,7 +715,7 @@ def format_report(result: dict[str, Any]) -> str:
         f"{squad['latency_ms']['total']['p50'] / 1000:.2f} s per question (p50, SQuAD)",
         f"machine: {machine['cpus']} CPUs, load average {machine['load_before']} before, {machine['load_after']} "
         f"after; whole run {result['seconds']:.0f} s",
-        f"golds changed by redaction: {squad['golds_changed_by_redaction']}; "
+        f"answerable questions with a gold changed by redaction: {squad['golds_changed_by_redaction']}; "
         f"answerable questions whose gold was lost to redaction: {squad['gold_lost_to_redaction']}",
         "",
         "notes:",
