@@ -78,6 +78,7 @@ def ask(
             model=generator.model_id,
             question_redacted=redacted,
         )
+    question_vector = app.embedder.embed([redacted])[0]  # once: for dense search and for ranking sentences
     hits = retrieve(
         redacted,
         catalog=app.catalog,
@@ -85,9 +86,10 @@ def ask(
         embedder=app.embedder,
         collections=list(collections),
         top_k=top_k or settings.top_k,
+        query_vector=question_vector,
     )
     clock.lap("retrieve")
-    ranked = _rank_candidates(app, redacted, candidate_sentences([h.chunk for h in hits]))
+    ranked = _rank_candidates(app, redacted, question_vector, candidate_sentences([h.chunk for h in hits]))
     relevant = [c for c, score in ranked if score >= settings.min_relevance][: settings.max_candidates]
     chosen, dropped = _recall(app, redacted, relevant, settings.max_quotes)
     rank = {(e.chunk.document_row, e.start): i for i, e in enumerate(relevant)}
@@ -130,12 +132,13 @@ def ask(
     return answer
 
 
-def _rank_candidates(app: Appliance, question: str, candidates: list[Evidence]) -> list[tuple[Evidence, float]]:
+def _rank_candidates(
+    app: Appliance, question: str, query: Sequence[float], candidates: list[Evidence]
+) -> list[tuple[Evidence, float]]:
     """Relevance of each sentence: cosine similarity of embeddings plus a lexical-overlap bonus."""
     if not candidates:
         return []
-    vectors = app.embedder.embed([question, *[c.text for c in candidates]])
-    query, rest = vectors[0], vectors[1:]
+    rest = app.embedder.embed([c.text for c in candidates])
     question_words = {w for w in _WORD.findall(question.lower()) if len(w) > 2}
     scored = []
     for candidate, vector in zip(candidates, rest, strict=True):

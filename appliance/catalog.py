@@ -303,12 +303,9 @@ class Catalog:
     def pseudonym_number(self, collection: str, entity_type: str, digest: str, sealed_value: bytes) -> int:
         """The number of a pseudonym digest in a collection, allocating the next one if new."""
         with self.transaction() as conn:
-            row = conn.execute(
-                "SELECT number FROM pseudonyms WHERE collection = ? AND entity_type = ? AND digest = ?",
-                (collection, entity_type, digest),
-            ).fetchone()
-            if row:
-                return int(row[0])
+            known = self.existing_pseudonym_number(collection, entity_type, digest)
+            if known is not None:
+                return known
             number = int(
                 conn.execute(
                     "SELECT COALESCE(MAX(number), 0) + 1 FROM pseudonyms WHERE collection = ? AND entity_type = ?",

@@ -71,15 +71,17 @@ def retrieve(
     top_k: int,
     mode: Mode = "hybrid",
     doc_ids: Sequence[str] | None = None,
+    query_vector: Sequence[float] | None = None,
 ) -> list[Retrieved]:
-    """The top_k chunks for an already-redacted question, best first."""
+    """The top_k chunks for an already-redacted question, best first (pass its vector if already embedded)."""
     if not collections or top_k <= 0:
         return []
     wanted = top_k * CANDIDATES_PER_RESULT * (4 if doc_ids else 1)
     dense: list[str] = []
     lexical: list[str] = []
     if mode in ("hybrid", "dense"):
-        dense = [hit.chunk_id for hit in vectors.query(embedder.embed([question])[0], wanted, collections)]
+        vector = query_vector if query_vector is not None else embedder.embed([question])[0]
+        dense = [hit.chunk_id for hit in vectors.query(vector, wanted, collections)]
     if mode in ("hybrid", "lexical"):
         lexical = [chunk_id for chunk_id, _ in catalog.search_text(fts_query(question), collections, wanted)]
     hits = catalog.active_chunks(list(dict.fromkeys([*dense, *lexical])))
