@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from appliance.cli_audit import add_audit_commands, cmd_audit
 from appliance.collection_names import DEFAULT_COLLECTION
 from appliance.offline import apply_offline_environment
 from appliance.settings import Settings
@@ -69,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--collection", action="append", default=None, help="collection to search (repeatable)")
 
     commands.add_parser("demo", help="ingest the embedded demo corpus and show what was redacted")
+    add_audit_commands(commands)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures against a naive baseline")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True)
@@ -329,6 +331,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "ask": cmd_ask,
     "demo": cmd_demo,
     "bench": cmd_bench,
+    "audit": lambda args, settings: cmd_audit(args, settings, CommandError),
 }
 
 

@@ -269,6 +269,24 @@ class RedactionSettings(BaseModel):
         return sorted({v.strip().upper() for v in values if v.strip()})
 
 
+class AuditSettings(BaseModel):
+    """The audit log: where it lives, how long it keeps events, where checkpoints are copied."""
+
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the appliance database (audit log, users); empty means SQLite in WAL mode at APPLIANCE_HOME/appliance.sqlite3. PostgreSQL: postgresql+psycopg://USER@HOST/DB.",
+    )
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="Events older than this many days are removed by `appliance audit purge` (an audited admin action that leaves the chain verifiable); empty keeps everything.",
+    )
+    checkpoint_copy: str | None = Field(
+        None,
+        description="Where each signed chain-head checkpoint is also written: 'syslog', or a file path (on write-once storage) that gets one line per checkpoint; empty keeps only APPLIANCE_HOME/audit/checkpoint.json.",
+    )
+
+
 class Settings(BaseSettings):
     """All settings of the appliance. Environment: APPLIANCE_<SECTION>__<FIELD>."""
 
@@ -289,6 +307,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings, description="Vector store and catalog.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingestion limits and chunking.")
     redaction: RedactionSettings = Field(default_factory=RedactionSettings, description="Entity policy.")
+    audit: AuditSettings = Field(default_factory=AuditSettings, description="Audit log and its checkpoints.")
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,36 @@
+"""Tables of the appliance database, declared with sqlmodel.
+
+The tables are created and changed only by the numbered migrations in db_migrations.py;
+these classes describe them for queries, and a test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Text
+from sqlmodel import Field, SQLModel
+
+
+class AuditEvent(SQLModel, table=True):
+    """One audited action; append-only, linked to the previous event by its hash."""
+
+    __tablename__ = "audit_events"
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    ts_ms: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    actor: str = Field(sa_column=Column(Text, nullable=False, index=True))
+    role: str = Field(sa_column=Column(Text, nullable=False))
+    action: str = Field(sa_column=Column(Text, nullable=False, index=True))
+    subject: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    details: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON of the details object
+    prev_hash: str = Field(sa_column=Column(Text, nullable=False))
+    hash: str = Field(sa_column=Column(Text, nullable=False, unique=True))
+
+
+class SchemaMigration(SQLModel, table=True):
+    """Which numbered migrations this database has had."""
+
+    __tablename__ = "appliance_schema_migrations"
+
+    version: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    applied_ms: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -1,0 +1,73 @@
+"""Numbered migrations of the appliance database, applied in order at start-up.
+
+The SQL is written to run unchanged on SQLite and PostgreSQL. Add a migration by
+appending to MIGRATIONS; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import Connection
+
+from appliance.database import writing
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "audit events (hash chain)",
+        [
+            """CREATE TABLE audit_events (
+                seq BIGINT NOT NULL PRIMARY KEY,
+                ts_ms BIGINT NOT NULL,
+                actor TEXT NOT NULL,
+                role TEXT NOT NULL,
+                action TEXT NOT NULL,
+                subject TEXT,
+                details TEXT NOT NULL,
+                prev_hash TEXT NOT NULL,
+                hash TEXT NOT NULL UNIQUE
+            )""",
+            "CREATE INDEX ix_audit_events_ts_ms ON audit_events (ts_ms)",
+            "CREATE INDEX ix_audit_events_actor ON audit_events (actor)",
+            "CREATE INDEX ix_audit_events_action ON audit_events (action)",
+        ],
+    ),
+]
+
+_CREATE_LEDGER = (
+    "CREATE TABLE IF NOT EXISTS appliance_schema_migrations "
+    "(version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)"
+)
+_MIGRATION_LOCK_ID = 7_262_001  # PostgreSQL advisory lock: one process migrates at a time
+
+
+def migrate(engine: Engine) -> list[int]:
+    """Apply the missing migrations (each in its own transaction); return the numbers applied."""
+    applied: list[int] = []
+    with writing(engine) as conn:
+        _serialise(conn)
+        conn.execute(text(_CREATE_LEDGER))
+    for version, name, statements in MIGRATIONS:
+        with writing(engine) as conn:
+            _serialise(conn)
+            done = conn.execute(
+                text("SELECT 1 FROM appliance_schema_migrations WHERE version = :v"), {"v": version}
+            ).first()
+            if done:
+                continue
+            for statement in statements:
+                conn.execute(text(statement))
+            conn.execute(
+                text("INSERT INTO appliance_schema_migrations (version, name, applied_ms) VALUES (:v, :n, :t)"),
+                {"v": version, "n": name, "t": int(time.time() * 1000)},
+            )
+            applied.append(version)
+    return applied
+
+
+def _serialise(conn: Connection) -> None:
+    """Two processes starting at once must not both apply a migration."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})

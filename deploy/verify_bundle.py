@@ -1,0 +1,1 @@
+../appliance/audit_chain.py
