@@ -15,8 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from appliance import audit_events
+from appliance.actors import Actor
 from appliance.app import Appliance
 from appliance.citations import Evidence, candidate_sentences, locate_quote
+from appliance.collection_names import DEFAULT_COLLECTION
 from appliance.prompts import answer_messages, direct_messages, recall_messages
 from appliance.retrieval import Retrieved, retrieve
 
@@ -42,6 +45,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     model: str = ""
     adapter: str | None = None
+    audit_seq: int | None = None
     question_redacted: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -53,12 +57,53 @@ def ask(
     app: Appliance,
     question: str,
     *,
+    actor: Actor,
     collections: Sequence[str],
     mode: Mode = "rag",
     top_k: int | None = None,
     on_token: Callable[[str], None] | None = None,
 ) -> Answer:
-    """Answer a question from the documents of `collections` (or, in direct mode, without them)."""
+    """Answer a question from the documents of `collections` (or, in direct mode, without them); audited."""
+    answer = _answer(app, question, collections=collections, mode=mode, top_k=top_k, on_token=on_token)
+    started = time.perf_counter()
+    recorded = app.audit.record(actor, audit_events.ASK, details=_audit_details(app, answer, collections))
+    answer.audit_seq = recorded.seq
+    answer.timings_ms["audit"] = round((time.perf_counter() - started) * 1000, 2)
+    return answer
+
+
+def _audit_details(app: Appliance, answer: Answer, collections: Sequence[str]) -> dict[str, Any]:
+    """The ask event: the answer is redacted again when the model wrote it (quotes are stored text already)."""
+    text = answer.answer
+    if answer.mode == "direct" or (answer.citations and _compose_with_model(app)):
+        text = app.redactor.redact_question(text, collections[0] if collections else DEFAULT_COLLECTION)[0]
+    return audit_events.ask_details(
+        question=answer.question_redacted,
+        answer=text,
+        mode=answer.mode,
+        collections=collections,
+        evidence=answer.evidence,
+        refused=answer.refused,
+        retrieved=answer.retrieved,
+        citations=answer.citations,
+        dropped_quotes=answer.dropped_quotes,
+        model=answer.model,
+        model_sha256=app.generator.model_sha256,
+        adapter=answer.adapter,
+        adapter_sha256=None,
+        timings_ms=answer.timings_ms,
+    )
+
+
+def _answer(
+    app: Appliance,
+    question: str,
+    *,
+    collections: Sequence[str],
+    mode: Mode,
+    top_k: int | None,
+    on_token: Callable[[str], None] | None,
+) -> Answer:
     settings = app.settings.answering
     clock = _Clock()
     redacted = app.redactor.redact_question(question, collections[0])[0] if collections else question
@@ -214,6 +259,7 @@ def _citation_json(n: int, evidence: Evidence) -> dict[str, Any]:
     return {
         "n": n,
         "doc_id": chunk.doc_id,
+        "version": chunk.version,
         "source": chunk.source,
         "page": chunk.page,
         "start": evidence.start,
@@ -225,6 +271,7 @@ def _citation_json(n: int, evidence: Evidence) -> dict[str, Any]:
 def _retrieved_json(hit: Retrieved) -> dict[str, Any]:
     return {
         "doc_id": hit.chunk.doc_id,
+        "version": hit.chunk.version,
         "chunk_id": hit.chunk.chunk_id,
         "text": hit.chunk.text,
         "score": round(hit.score, 5),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from appliance.audit_log import AuditLog
 from appliance.catalog import Catalog
 from appliance.ports import Embedder, Generator, VectorStore
 from appliance.redaction import Redactor
@@ -22,10 +23,12 @@ class Appliance:
     generator: Generator
     vectors: VectorStore
     lock: StoreLock
+    audit: AuditLog
 
     def close(self) -> None:
-        """Close the catalog and give up the store lock."""
+        """Close the catalog and the audit database, and give up the store lock."""
         self.catalog.close()
+        self.audit.close()
         self.lock.release()
 
     def __enter__(self) -> Appliance:

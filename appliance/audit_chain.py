@@ -275,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         f"chain linked from seq {chain['first_seq']} to head {chain['head_seq']} {chain['head_hash'][:16]}"
     )
     if pem is None:
-        print("WARNING: checked against the key inside the bundle; pass --public-key with a key you obtained separately")
+        print(
+            "WARNING: checked against the key inside the bundle; pass --public-key with a key you obtained separately"
+        )
     return 0
 
 

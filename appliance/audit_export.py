@@ -18,7 +18,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from appliance.actors import Actor
 from appliance.audit_chain import BUNDLE_FORMAT, canonical_bytes
@@ -81,7 +81,7 @@ def _write_bundle(
                 member.write(canonical_bytes(event) + b"\n")
                 count, first, last = count + 1, first or event["seq"], event["seq"]
         with _hashed_member(bundle, "events.csv", hashes) as member:
-            text = io.TextIOWrapper(member, encoding="utf-8", newline="")
+            text = io.TextIOWrapper(cast(BinaryIO, member), encoding="utf-8", newline="")
             writer = csv.writer(text)
             writer.writerow(CSV_COLUMNS)
             for event in log.events(where, params):
@@ -167,5 +167,3 @@ def _sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-

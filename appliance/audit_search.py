@@ -28,7 +28,8 @@ class AuditFilter:
 
     def sql(self) -> tuple[str, dict[str, Any]]:
         """A WHERE condition and its parameters (portable between SQLite and PostgreSQL)."""
-        parts, params = [], {}
+        parts: list[str] = []
+        params: dict[str, Any] = {}
         if self.since_ms is not None:
             parts.append("ts_ms >= :since_ms")
             params["since_ms"] = self.since_ms
@@ -98,9 +99,7 @@ def search(log: AuditLog, selection: AuditFilter, limit: int | None = 1000) -> I
 
 def iso_time(ts_ms: int) -> str:
     """An event time for people: ISO 8601 UTC with milliseconds."""
-    return dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
+    return dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _escape_like(value: str) -> str:

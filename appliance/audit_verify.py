@@ -89,7 +89,9 @@ def _compare_with_checkpoint(log: AuditLog, chain: ChainReport, checkpoint: Chec
         return
     rows = list(log.events("seq = :seq", {"seq": checkpoint.seq}))
     if rows and rows[0]["hash"] != checkpoint.hash:
-        chain.fail(checkpoint.seq, f"event {checkpoint.seq} differs from the signed checkpoint (the chain was rewritten)")
+        chain.fail(
+            checkpoint.seq, f"event {checkpoint.seq} differs from the signed checkpoint (the chain was rewritten)"
+        )
     elif not rows and checkpoint.seq >= (chain.first_seq or 1):
         chain.fail(checkpoint.seq, f"event {checkpoint.seq} named by the signed checkpoint is missing")
 

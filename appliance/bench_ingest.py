@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from appliance.actors import Actor
 from appliance.build import Models, build
 from appliance.ports import DetectedEntity, Embedder, EntityDetector
 from appliance.redaction import split_blocks
@@ -63,7 +64,7 @@ def _run_pipeline(settings: Settings, models: Models, paths: Sequence[Path], nai
             redactor = app.redactor.with_detector(OneAtATimeDetector(models.detector), settings.ingest.chunk_chars)
             app = dataclasses.replace(app, redactor=redactor, embedder=OneAtATimeEmbedder(models.embedder))
         started = time.perf_counter()
-        report = ingest_paths(app, paths, collection="bench", actor="bench")
+        report = ingest_paths(app, paths, collection="bench", actor=Actor("bench:ingest", "operator"))
         seconds = time.perf_counter() - started
         chunks = [c.text for d in app.catalog.list_active() for c in app.catalog.chunks(d.row_id)]
     return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appliance.app import Appliance
+from appliance.audit_log import open_audit_log
 from appliance.catalog import Catalog
 from appliance.keys import load_or_create_key
 from appliance.offline import apply_offline_environment
@@ -57,10 +58,11 @@ def build(settings: Settings, models: Models | None = None) -> Appliance:
         fields = FieldClassifier(settings.redaction.field_labels, settings.redaction.redacted_types)
         redactor = Redactor(detector, pseudonymizer, policy_hash(settings.redaction, detector.policy_id), fields)
         recover(catalog, vectors)
+        audit = open_audit_log(settings)
     except BaseException:
         lock.release()
         raise
-    return Appliance(settings, catalog, redactor, embedder, models.generator, vectors, lock)
+    return Appliance(settings, catalog, redactor, embedder, models.generator, vectors, lock, audit)
 
 
 def _embedder(settings: Settings) -> Embedder:

@@ -7,7 +7,6 @@ the commands that need them, so `appliance --help` is instant.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import logging
 import sys
@@ -15,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from appliance.actors import os_operator
 from appliance.cli_audit import add_audit_commands, cmd_audit
 from appliance.collection_names import DEFAULT_COLLECTION
 from appliance.offline import apply_offline_environment
@@ -28,14 +28,6 @@ EVAL_QA_DOCS = EVAL_PII.parent / "qa" / "docugami_sec10q" / "docs"
 
 class CommandError(Exception):
     """An expected failure: printed as one line, no traceback."""
-
-
-def cli_actor() -> str:
-    """Commands run from a shell act as `os:<login>` with role operator."""
-    try:
-        return f"os:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "os:unknown"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -69,6 +61,12 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--top-k", type=int, default=None, help="chunks to retrieve (default: answering.top_k)")
     ask.add_argument("--collection", action="append", default=None, help="collection to search (repeatable)")
 
+    feedback = commands.add_parser("feedback", help="rate an answer (by its audit event number) and correct it")
+    feedback.add_argument("ask_seq", type=int, metavar="EVENT", help="the answer's audit event (ask --json: audit_seq)")
+    feedback.add_argument("--rating", choices=["up", "down"], required=True)
+    feedback.add_argument("--correction", default="", help="what the answer should have said (redacted before storing)")
+    feedback.add_argument("--collection", default=DEFAULT_COLLECTION, help="collection whose pseudonyms apply")
+
     commands.add_parser("demo", help="ingest the embedded demo corpus and show what was redacted")
     add_audit_commands(commands)
 
@@ -88,6 +86,10 @@ def parser() -> argparse.ArgumentParser:
     speed = bench_commands.add_parser("ingest", help="ingestion speed vs a naive baseline and the stage limit")
     speed.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="default: demo corpus + three SEC 10-Q PDFs")
     speed.add_argument("--json", action="store_true")
+    scale = bench_commands.add_parser("retrieval", help="hybrid retrieval latency at N chunks vs brute force")
+    scale.add_argument("--chunks", type=int, default=10_000, help="real sentence-sized chunks in the store")
+    scale.add_argument("--questions", type=int, default=200, help="SQuAD questions timed")
+    scale.add_argument("--json", action="store_true")
     return root
 
 
@@ -134,7 +136,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(str(error)) from None
     with _build(settings) as app:
         bar = _progress_bar(enabled=not args.json and sys.stderr.isatty())
-        report = ingest_paths(app, args.paths, collection=args.collection, actor=cli_actor(), progress=bar.update)
+        report = ingest_paths(app, args.paths, collection=args.collection, actor=os_operator(), progress=bar.update)
         bar.close()
     if args.json:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
@@ -158,9 +160,9 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
             if args.docs_command == "list":
                 result: Any = documents.list_documents(app, collections)
             elif args.docs_command == "show":
-                result = documents.show_document(app, args.doc_id, collections)
+                result = documents.show_document(app, args.doc_id, actor=os_operator(), collections=collections)
             else:
-                result = documents.delete_document(app, args.doc_id, actor=cli_actor(), collections=collections)
+                result = documents.delete_document(app, args.doc_id, actor=os_operator(), collections=collections)
         except documents.DocumentNotFound as error:
             raise CommandError(str(error)) from None
     if args.json:
@@ -201,6 +203,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         result = ask(
             app,
             args.question,
+            actor=os_operator(),
             collections=collections,
             mode=args.mode,
             top_k=args.top_k,
@@ -218,11 +221,30 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.feedback import FeedbackError, submit_feedback
+
+    with _build(settings) as app:
+        try:
+            recorded = submit_feedback(
+                app,
+                actor=os_operator(),
+                ask_seq=args.ask_seq,
+                rating=args.rating,
+                correction=args.correction,
+                collections=[args.collection],
+            )
+        except FeedbackError as error:
+            raise CommandError(str(error)) from None
+    print(f"feedback recorded as audit event {recorded.seq}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.demo import run_demo
 
     with _build(settings) as app:
-        return run_demo(app, actor=cli_actor())
+        return run_demo(app, actor=os_operator())
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -230,6 +252,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         return bench_ingest(args, settings)
     if args.bench_command == "ask":
         return bench_ask(args, settings)
+    if args.bench_command == "retrieval":
+        return bench_retrieval(args, settings)
     return bench_redact(args, settings)
 
 
@@ -262,6 +286,24 @@ def bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
     paths = list(args.paths) or [DEMO_CORPUS, *sorted(EVAL_QA_DOCS.glob("2023 Q[123] AAPL.pdf"))]
     progress = (lambda line: print(line, file=sys.stderr)) if not args.json else None
     result = run_ingest_bench(settings, load_models(settings), paths, progress)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return EXIT_OK
+
+
+def bench_retrieval(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.bench_retrieval import format_report, run_retrieval_bench
+    from appliance.build import load_models
+
+    if args.chunks < 1 or args.questions < 1:
+        raise CommandError("--chunks and --questions must be at least 1")
+    result = run_retrieval_bench(
+        settings,
+        load_models(settings),
+        eval_dir=EVAL_PII.parent,
+        chunks=args.chunks,
+        questions=args.questions,
+        progress=lambda line: print(line, file=sys.stderr),
+    )
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return EXIT_OK
 
@@ -329,6 +371,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "ingest": cmd_ingest,
     "docs": cmd_docs,
     "ask": cmd_ask,
+    "feedback": cmd_feedback,
     "demo": cmd_demo,
     "bench": cmd_bench,
     "audit": lambda args, settings: cmd_audit(args, settings, CommandError),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from appliance.actors import Actor
 from appliance.app import Appliance
 from appliance.documents import show_document
 
@@ -22,7 +23,7 @@ def demo_files() -> list[Path]:
     return sorted(p for p in DEMO_CORPUS.iterdir() if p.is_file())
 
 
-def run_demo(app: Appliance, actor: str) -> int:
+def run_demo(app: Appliance, actor: Actor) -> int:
     """Ingest, print per-document redactions, then one document's stored text."""
     from ingestion.pipeline import ingest_paths
 
@@ -36,22 +37,32 @@ def run_demo(app: Appliance, actor: str) -> int:
     for item in report.failed:
         print(f"  {Path(item['path']).name:<32} FAILED: {item['error']}")
     showcase = str(DEMO_CORPUS / SHOWCASE_FILE)
-    shown = show_document(app, showcase, [DEMO_COLLECTION])
+    shown = show_document(app, showcase, actor=actor, collections=[DEMO_COLLECTION])
     print(f"\nStored (redacted) text of {SHOWCASE_FILE}:\n" + "-" * 60)
     print(shown["text"])
     print("-" * 60)
-    _answer_questions(app)
+    _answer_questions(app, actor)
+    _verify_audit(app)
     print(f"Everything lives under {app.settings.home}")
     return 1 if report.failed else 0
 
 
-def _answer_questions(app: Appliance) -> None:
+def _answer_questions(app: Appliance, actor: Actor) -> None:
     """Three questions, each answered from verified quotes or refused."""
     from appliance.answering import ask
 
     for question in DEMO_QUESTIONS:
-        result = ask(app, question, collections=[DEMO_COLLECTION])
+        result = ask(app, question, actor=actor, collections=[DEMO_COLLECTION])
         print(f"\nQ: {question}\nA: {result.answer}")
         for citation in result.citations:
             page = f", page {citation['page']}" if citation["page"] else ""
             print(f'   [{citation["n"]}] {Path(citation["source"]).name}{page}: "{citation["quote"]}"')
+
+
+def _verify_audit(app: Appliance) -> None:
+    """Everything above is in the audit log: show that its chain verifies."""
+    from appliance.audit_verify import verify_log
+
+    result = verify_log(app.audit, app.settings.audit.checkpoint_copy)
+    state = "verified" if result.ok else f"FAILED: {result.chain.problem}"
+    print(f"\nAudit log: {result.chain.events} events, chain {state} (appliance audit verify)")

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from appliance import audit_events
+from appliance.actors import Actor
 from appliance.app import Appliance
 from appliance.catalog import DocumentRecord
 
@@ -51,9 +53,17 @@ def resolve(app: Appliance, doc_id: str, collections: Sequence[str] | None = Non
     return found[0]
 
 
-def show_document(app: Appliance, doc_id: str, collections: Sequence[str] | None = None) -> dict[str, Any]:
-    """A document's stored (redacted) text, its sections and its chunk spans."""
+def show_document(
+    app: Appliance, doc_id: str, *, actor: Actor, collections: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """A document's stored (redacted) text, its sections and its chunk spans; opening it is audited."""
     doc = resolve(app, doc_id, collections)
+    app.audit.record(
+        actor,
+        audit_events.VIEW,
+        subject=doc.doc_id,
+        details=audit_events.document_details(doc.collection, doc.version, doc.sha256),
+    )
     return {
         **summary(doc),
         "text": app.catalog.document_text(doc.row_id),
@@ -66,17 +76,23 @@ def show_document(app: Appliance, doc_id: str, collections: Sequence[str] | None
 
 
 def delete_document(
-    app: Appliance, doc_id: str, *, actor: str, collections: Sequence[str] | None = None
+    app: Appliance, doc_id: str, *, actor: Actor, collections: Sequence[str] | None = None
 ) -> dict[str, Any]:
     """Remove a document's chunks, vectors and full-text entries everywhere (hidden first, then purged)."""
     doc = resolve(app, doc_id, collections)
     app.catalog.mark_deleted([doc.row_id])
     app.vectors.delete_document_rows([doc.row_id])
     app.catalog.purge([doc.row_id])
+    app.audit.record(
+        actor,
+        audit_events.DELETE,
+        subject=doc.doc_id,
+        details=audit_events.document_details(doc.collection, doc.version, doc.sha256, doc.chunk_count),
+    )
     return {
         "deleted": doc.doc_id,
         "collection": doc.collection,
         "version": doc.version,
         "chunks": doc.chunk_count,
-        "by": actor,
+        "by": actor.name,
     }

@@ -108,7 +108,12 @@ class Generator(Protocol):
 
     @property
     def model_id(self) -> str:
-        """File name and weights hash of the model, recorded with every answer."""
+        """File name and weights hash of the model, shown with every answer."""
+        ...
+
+    @property
+    def model_sha256(self) -> str:
+        """The sha256 of the model file, recorded in the audit log with every answer."""
         ...
 
     def chat(

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from appliance import audit_events
+from appliance.actors import Actor
 from appliance.app import Appliance
 from appliance.catalog import DocumentRecord, NewDocument, chunk_id_for
 from appliance.chunking import ChunkSpan, chunk_sections
@@ -32,7 +34,7 @@ def ingest_paths(
     paths: Sequence[Path],
     *,
     collection: str,
-    actor: str,
+    actor: Actor,
     progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Ingest files and folders; a bad file is reported and the batch goes on."""
@@ -40,7 +42,7 @@ def ingest_paths(
     report = IngestReport()
     candidates, refusals = discover(paths)
     for refusal in refusals:
-        report.failed.append({"path": str(refusal.path), "error": refusal.reason})
+        _failed(app, report, actor, collection, refusal.path, refusal.reason)
     total = len(candidates)
     for index, candidate in enumerate(candidates, start=1):
 
@@ -51,14 +53,14 @@ def ingest_paths(
         try:
             outcome = ingest_file(app, candidate.path, collection=collection, actor=actor, report=report, step=step)
         except (IngestError, LoadError) as error:
-            report.failed.append({"path": str(candidate.path), "error": str(error)})
+            _failed(app, report, actor, collection, candidate.path, str(error))
             step("failed")
             continue
         except Exception as error:  # a library bug must not stop the batch or lose the reason
             # The traceback goes to the debug log only (`--debug`); the report keeps the reason.
             log.debug("unexpected error ingesting %s", candidate.path, exc_info=True)
-            report.failed.append(
-                {"path": str(candidate.path), "error": f"unexpected error: {type(error).__name__}: {error}"}
+            _failed(
+                app, report, actor, collection, candidate.path, f"unexpected error: {type(error).__name__}: {error}"
             )
             step("failed")
             continue
@@ -71,6 +73,13 @@ def ingest_paths(
     return report
 
 
+def _failed(app: Appliance, report: IngestReport, actor: Actor, collection: str, path: Path, error: str) -> None:
+    report.failed.append({"path": str(path), "error": error})
+    app.audit.record(
+        actor, audit_events.INGEST_FAILED, subject=str(path), details=audit_events.failure_details(collection, error)
+    )
+
+
 def _current(app: Appliance, stored: DocumentRecord) -> bool:
     """A stored version made under today's redaction policy and embedding model."""
     return stored.policy_hash == app.redactor.policy_hash and stored.embedding_model == app.embedder.model_id
@@ -81,7 +90,7 @@ def ingest_file(
     path: Path,
     *,
     collection: str,
-    actor: str,
+    actor: Actor,
     report: IngestReport,
     step: Callable[[str], None] | None = None,
     doc_id: str | None = None,
@@ -102,7 +111,7 @@ def ingest_source(
     source: SourceFile,
     *,
     collection: str,
-    actor: str,
+    actor: Actor,
     report: IngestReport,
     step: Callable[[str], None] | None = None,
     doc_id: str | None = None,
@@ -138,6 +147,21 @@ def ingest_source(
     document = _new_document(app, path, doc_id, collection, source.kind, sha256, size, redacted, notes, actor)
     _store(app, document, redacted, spans, vectors)
     report.add_time("index", time.perf_counter() - started)
+    app.audit.record(
+        actor,
+        audit_events.INGEST,
+        subject=doc_id,
+        details=audit_events.ingest_details(
+            collection=collection,
+            version=document.version,
+            sha256=sha256,
+            kind=source.kind,
+            chunks=len(spans),
+            redactions=document.redactions,
+            policy_hash=document.policy_hash,
+            embedding_model=document.embedding_model,
+        ),
+    )
     return IngestedDoc(
         doc_id=doc_id,
         path=str(path),
@@ -160,7 +184,7 @@ def _new_document(
     size: int,
     redacted: RedactedText,
     notes: LoadNotes,
-    actor: str,
+    actor: Actor,
 ) -> NewDocument:
     pages = [s.page for s in redacted.sections if s.page is not None]
     return NewDocument(
@@ -177,7 +201,7 @@ def _new_document(
         notes=list(notes.warnings) + [f"attachment not ingested: {a}" for a in notes.attachments],
         policy_hash=app.redactor.policy_hash,
         embedding_model=app.embedder.model_id,
-        actor=actor,
+        actor=actor.name,
     )
 
 

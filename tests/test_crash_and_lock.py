@@ -15,6 +15,7 @@ import pytest
 
 from appliance.build import build
 from appliance.settings import Settings
+from tests.actors import TESTER
 from tests.conftest import APPLIANCE_BIN, cli_env
 
 FILES = 40
@@ -121,13 +122,13 @@ def test_failure_between_pending_and_active_is_invisible_and_recovered(app, tmp_
 
     source = tmp_path / "doc.txt"
     source.write_text("Version one says the fee is EUR 10. " * 80)
-    ingest_paths(app, [source], collection="default", actor="t")
+    ingest_paths(app, [source], collection="default", actor=TESTER)
     old = app.catalog.active_document("default", str(source))
 
     source.write_text("Version two says the fee is EUR 20. " * 80)
     real_vectors = app.vectors
     app.vectors = VectorStoreThatDiesMidWrite(real_vectors)
-    report = ingest_paths(app, [source], collection="default", actor="t")
+    report = ingest_paths(app, [source], collection="default", actor=TESTER)
     app.vectors = real_vectors
     assert report.ingested == [] and "simulated crash" in report.failed[0]["error"]
 

@@ -12,6 +12,7 @@ import pytest
 from appliance.build import build
 from appliance.settings import IngestSettings, Settings
 from ingestion.pipeline import ingest_paths
+from tests.actors import TESTER
 from tests.conftest import EVAL
 
 DOCS = EVAL / "docs"
@@ -48,7 +49,7 @@ def test_hostile_files_get_reasons_and_the_good_file_still_lands(app, tmp_path: 
     outside.write_text("outside the folder")
     (folder / "link.txt").symlink_to(outside)
 
-    report = ingest_paths(app, [folder, tmp_path / "missing.txt"], collection="default", actor="t")
+    report = ingest_paths(app, [folder, tmp_path / "missing.txt"], collection="default", actor=TESTER)
     why = reasons(report)
     assert [Path(d.path).name for d in report.ingested] == ["good.txt", "nested.html"]
     assert "empty" in why["empty.pdf"]
@@ -70,7 +71,7 @@ def test_size_limit_is_a_setting_with_a_clear_message(home: Path, models, tmp_pa
     big.write_text("All work and no play. " * 100_000)  # about 2.2 MB
     settings = Settings(home=home, ingest=IngestSettings(max_file_mb=1))
     with build(settings, models) as app:
-        report = ingest_paths(app, [big], collection="default", actor="t")
+        report = ingest_paths(app, [big], collection="default", actor=TESTER)
     assert report.ingested == []
     assert "over the 1 MB limit (setting ingest.max_file_mb)" in reasons(report)["big.txt"]
 
@@ -94,7 +95,7 @@ def test_real_world_hard_cases(app, tmp_path: Path) -> None:
     folder.mkdir()
     for relative in picks:
         shutil.copy(DOCS / relative, folder / Path(relative).name)
-    report = ingest_paths(app, [folder], collection="default", actor="t")
+    report = ingest_paths(app, [folder], collection="default", actor=TESTER)
     why = reasons(report)
     ingested = {Path(d.path).name for d in report.ingested}
     for relative, expected_error in picks.items():

@@ -15,6 +15,7 @@ import pytest
 
 from appliance.documents import DocumentNotFound, delete_document, list_documents, show_document
 from ingestion.pipeline import ingest_paths
+from tests.actors import TESTER
 from tests.conftest import DEMO_CORPUS, DEMO_EXPECTATIONS
 
 EXPECTATIONS: dict[str, dict[str, list[str]]] = json.loads(DEMO_EXPECTATIONS.read_text())
@@ -26,12 +27,12 @@ def stored_bytes(home: Path) -> bytes:
 
 
 def test_demo_corpus_is_redacted_before_anything_is_stored(app, home: Path) -> None:
-    report = ingest_paths(app, [DEMO_CORPUS], collection="demo", actor="test:e2e")
+    report = ingest_paths(app, [DEMO_CORPUS], collection="demo", actor=TESTER)
     assert report.failed == []
     assert sorted(Path(d.path).name for d in report.ingested) == sorted(EXPECTATIONS)
     blob = stored_bytes(home)
     for name, expected in EXPECTATIONS.items():
-        shown = show_document(app, str(DEMO_CORPUS / name), ["demo"])
+        shown = show_document(app, str(DEMO_CORPUS / name), actor=TESTER, collections=["demo"])
         text = shown["text"]
         leaked = [value for value in expected["pii"] if value in text or value.encode() in blob]
         assert not leaked, f"{name}: personal data reached the store: {leaked}"
@@ -46,7 +47,7 @@ def test_demo_corpus_is_redacted_before_anything_is_stored(app, home: Path) -> N
 
 
 def test_chunks_carry_identity_and_live_in_every_index(app) -> None:
-    report = ingest_paths(app, [DEMO_CORPUS / "incident_report_2026-03.pdf"], collection="demo", actor="t")
+    report = ingest_paths(app, [DEMO_CORPUS / "incident_report_2026-03.pdf"], collection="demo", actor=TESTER)
     [doc] = report.ingested
     record = app.catalog.active_document("demo", doc.doc_id)
     chunks = app.catalog.chunks(record.row_id)
@@ -65,24 +66,24 @@ def test_chunks_carry_identity_and_live_in_every_index(app) -> None:
 def test_unchanged_is_skipped_changed_is_a_new_version_delete_removes_everywhere(app, tmp_path: Path) -> None:
     source = tmp_path / "note.txt"
     source.write_text("Claims are paid within 30 days. Contact Jane Roe at jane.roe@example.com.\n")
-    first = ingest_paths(app, [source], collection="default", actor="t")
+    first = ingest_paths(app, [source], collection="default", actor=TESTER)
     assert len(first.ingested) == 1 and first.ingested[0].version == 1
-    again = ingest_paths(app, [source], collection="default", actor="t")
+    again = ingest_paths(app, [source], collection="default", actor=TESTER)
     assert again.ingested == [] and again.unchanged[0]["doc_id"] == str(source)
 
     source.write_text("Claims are now paid within 14 days. Contact Jane Roe at jane.roe@example.com.\n")
-    second = ingest_paths(app, [source], collection="default", actor="t")
+    second = ingest_paths(app, [source], collection="default", actor=TESTER)
     assert second.ingested[0].version == 2
     record = app.catalog.active_document("default", str(source))
     assert app.vectors.document_rows() == {record.row_id}
     assert "14 days" in app.catalog.document_text(record.row_id)
     assert app.catalog.full_text_count() == record.chunk_count
 
-    delete_document(app, str(source), actor="t")
+    delete_document(app, str(source), actor=TESTER)
     assert list_documents(app) == []
     assert app.vectors.count() == 0 and app.catalog.full_text_count() == 0
     with pytest.raises(DocumentNotFound):
-        show_document(app, str(source))
+        show_document(app, str(source), actor=TESTER)
 
 
 def test_collections_are_separate_and_pseudonyms_consistent_within_one(app, tmp_path: Path) -> None:
@@ -90,22 +91,22 @@ def test_collections_are_separate_and_pseudonyms_consistent_within_one(app, tmp_
     b = tmp_path / "b.txt"
     a.write_text("Maria Gonzalez approved the budget of USD 40,000.\n")
     b.write_text("The auditor, Maria Gonzalez, signed off on 2026-05-02.\n")
-    ingest_paths(app, [a, b], collection="alpha", actor="t")
-    ingest_paths(app, [b], collection="beta", actor="t")
-    text_a = show_document(app, str(a), ["alpha"])["text"]
-    text_b = show_document(app, str(b), ["alpha"])["text"]
+    ingest_paths(app, [a, b], collection="alpha", actor=TESTER)
+    ingest_paths(app, [b], collection="beta", actor=TESTER)
+    text_a = show_document(app, str(a), actor=TESTER, collections=["alpha"])["text"]
+    text_b = show_document(app, str(b), actor=TESTER, collections=["alpha"])["text"]
     placeholder = text_a.split(" approved")[0]
     assert placeholder.startswith("<PERSON_") and placeholder in text_b
     assert "USD 40,000" in text_a and "2026-05-02" in text_b
     with pytest.raises(DocumentNotFound, match="several collections"):
-        show_document(app, str(b))
+        show_document(app, str(b), actor=TESTER)
     query = app.embedder.embed(["who approved the budget"])[0]
     assert {h.metadata["collection"] for h in app.vectors.query(query, 10, ["beta"])} == {"beta"}
     assert {Path(str(h.metadata["doc_id"])).name for h in app.vectors.query(query, 10, ["beta"])} == {"b.txt"}
 
 
 def test_catalog_is_sqlite_wal_with_fts(app, home: Path) -> None:
-    ingest_paths(app, [DEMO_CORPUS / "travel_expense_policy.md"], collection="demo", actor="t")
+    ingest_paths(app, [DEMO_CORPUS / "travel_expense_policy.md"], collection="demo", actor=TESTER)
     conn = sqlite3.connect(home / "catalog.sqlite3")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     rows = conn.execute("SELECT chunk_id FROM chunks_fts WHERE chunks_fts MATCH 'hotel'").fetchall()
@@ -117,6 +118,6 @@ def test_a_copy_in_another_folder_is_another_document(app, tmp_path: Path) -> No
     copy = tmp_path / "copy" / "staff_directory.csv"
     copy.parent.mkdir()
     shutil.copy(original, copy)
-    report = ingest_paths(app, [original, copy], collection="demo", actor="t")
+    report = ingest_paths(app, [original, copy], collection="demo", actor=TESTER)
     assert len(report.ingested) == 2
     assert report.ingested[0].sha256 == report.ingested[1].sha256

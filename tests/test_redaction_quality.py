@@ -10,6 +10,7 @@ import pytest
 from appliance.build import build
 from appliance.settings import CustomRecognizerSettings, RedactionSettings, Settings
 from ingestion.pipeline import ingest_paths
+from tests.actors import TESTER
 
 # (sentence, facts that must survive, personal data that must go)
 FACTS_NEXT_TO_PII = [
@@ -132,7 +133,7 @@ def test_csv_columns_are_redacted_in_every_row_even_where_ner_misses(app, tmp_pa
     for i, name in enumerate(names):
         rows.append(f"{name},retail,0{i}71 555 01{i}2,EUR {1000 + i}")
     table.write_text("\n".join(rows) + "\n")
-    ingest_paths(app, [table], collection="default", actor="t")
+    ingest_paths(app, [table], collection="default", actor=TESTER)
     text = app.catalog.document_text(app.catalog.active_document("default", str(table)).row_id)
     for name in names:
         assert name not in text, text
@@ -188,7 +189,7 @@ def test_questions_get_the_documents_pseudonyms_and_find_their_passages(app, tmp
         "Maria Gonzalez approved the travel budget of EUR 9,000 for the Lisbon conference.\n\n"
         "The cafeteria menu changes every Monday and the gym opens at 7 a.m.\n"
     )
-    ingest_paths(app, [notes], collection="default", actor="t")
+    ingest_paths(app, [notes], collection="default", actor=TESTER)
     stored = app.catalog.document_text(app.catalog.active_document("default", str(notes)).row_id)
     question, counts = app.redactor.redact_question("What did Maria Gonzalez approve?", "default")
     placeholder = question.split("did ")[1].split(" approve")[0]

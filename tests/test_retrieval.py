@@ -9,6 +9,7 @@ import pytest
 from appliance.documents import delete_document
 from appliance.retrieval import fts_query, reciprocal_rank_fusion, retrieve
 from ingestion.pipeline import ingest_paths
+from tests.actors import TESTER
 
 
 def test_fts_query_quotes_terms_and_keeps_pseudonyms_as_phrases() -> None:
@@ -38,8 +39,8 @@ def corpus(app, tmp_path: Path):  # type: ignore[no-untyped-def]
         path = tmp_path / name
         path.write_text(text + "\n")
         paths.append(path)
-    ingest_paths(app, paths[:3], collection="policies", actor="t")
-    ingest_paths(app, paths[3:], collection="facilities", actor="t")
+    ingest_paths(app, paths[:3], collection="policies", actor=TESTER)
+    ingest_paths(app, paths[3:], collection="facilities", actor=TESTER)
     return {p.name: p for p in paths}
 
 
@@ -69,7 +70,7 @@ def test_results_never_cross_collections(app, corpus) -> None:  # type: ignore[n
 def test_filter_by_document_and_deleted_documents_vanish(app, corpus) -> None:  # type: ignore[no-untyped-def]
     only = search(app, "hotel claims", ["policies"], top_k=3, doc_ids=[str(corpus["retention.txt"])])
     assert names(only) == ["retention.txt"]
-    delete_document(app, str(corpus["travel.txt"]), actor="t")
+    delete_document(app, str(corpus["travel.txt"]), actor=TESTER)
     assert "travel.txt" not in names(search(app, "hotel cap per night", ["policies"], top_k=3))
 
 

@@ -33,13 +33,13 @@ def embedded_gguf_path() -> Path:
     return path
 
 
-def file_fingerprint(path: Path) -> str:
-    """First 12 hex digits of the file's sha256, for the model id recorded with every answer."""
+def file_sha256(path: Path) -> str:
+    """The file's sha256 (hex), recorded with every answer in the audit log."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()[:12]
+    return digest.hexdigest()
 
 
 def schema_grammar(schema: Mapping[str, Any]) -> Any:
@@ -72,7 +72,7 @@ class LlamaGenerator:
         self._settings = settings
         self._path = path
         self._threads = threads
-        self._model_id: str | None = None  # hashing a multi-GB GGUF takes seconds: only when asked
+        self._sha256: str | None = None  # hashing a multi-GB GGUF takes seconds: only when asked
         self._llama: Any = None
         self._prompt_formatter: Any = None
         self._loading = threading.Lock()
@@ -119,9 +119,14 @@ class LlamaGenerator:
 
     @property
     def model_id(self) -> str:
-        if self._model_id is None:
-            self._model_id = f"{self._path.name}@{file_fingerprint(self._path)}"
-        return self._model_id
+        return f"{self._path.name}@{self.model_sha256[:12]}"
+
+    @property
+    def model_sha256(self) -> str:
+        with self._loading:
+            if self._sha256 is None:
+                self._sha256 = file_sha256(self._path)
+            return self._sha256
 
     def warm_up(self) -> None:
         """Load the model now rather than on the first question."""

@@ -1,0 +1,99 @@
+"""What each action records in the audit log: the action names and their details.
+
+One place lists them so that a compliance reviewer (and the README) can see exactly what
+is kept. Every value here is already redacted: questions and answers come from the
+redactor, documents are referred to by id, version and sha256, never by content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+INGEST = "docs.ingest"
+INGEST_FAILED = "docs.ingest_failed"
+DELETE = "docs.delete"
+VIEW = "docs.view"
+ASK = "ask"
+FEEDBACK = "feedback"
+EXPORT = "audit.export"
+PURGE = "audit.purge"
+ERROR_CHARS = 300
+
+
+def ingest_details(
+    *,
+    collection: str,
+    version: int,
+    sha256: str,
+    kind: str,
+    chunks: int,
+    redactions: Mapping[str, int],
+    policy_hash: str,
+    embedding_model: str,
+) -> dict[str, Any]:
+    """A new document version: what it is, how it was redacted and embedded (counts only, never values)."""
+    return {
+        "collection": collection,
+        "version": version,
+        "sha256": sha256,
+        "kind": kind,
+        "chunks": chunks,
+        "redactions": dict(redactions),
+        "policy_hash": policy_hash,
+        "embedding_model": embedding_model,
+    }
+
+
+def failure_details(collection: str, error: str) -> dict[str, Any]:
+    """A file that could not be ingested, and why (the reason, cut to a few hundred characters)."""
+    return {"collection": collection, "error": error[:ERROR_CHARS]}
+
+
+def document_details(collection: str, version: int, sha256: str, chunks: int | None = None) -> dict[str, Any]:
+    """A document version someone opened or deleted."""
+    details: dict[str, Any] = {"collection": collection, "version": version, "sha256": sha256}
+    if chunks is not None:
+        details["chunks"] = chunks
+    return details
+
+
+def ask_details(
+    *,
+    question: str,
+    answer: str,
+    mode: str,
+    collections: Sequence[str],
+    evidence: str,
+    refused: bool,
+    retrieved: Sequence[Mapping[str, Any]],
+    citations: Sequence[Mapping[str, Any]],
+    dropped_quotes: int,
+    model: str,
+    model_sha256: str,
+    adapter: str | None,
+    adapter_sha256: str | None,
+    timings_ms: Mapping[str, float],
+) -> dict[str, Any]:
+    """A question and its answer (both redacted), what was read, what was cited, by which model, how fast."""
+    return {
+        "question": question,
+        "answer": answer,
+        "mode": mode,
+        "collections": list(collections),
+        "evidence": evidence,
+        "refused": refused,
+        "retrieved": [
+            {"chunk_id": r["chunk_id"], "doc_id": r["doc_id"], "version": r["version"], "score": r["score"]}
+            for r in retrieved
+        ],
+        "citations": [
+            {k: c[k] for k in ("n", "doc_id", "version", "page", "start", "end", "quote")} for c in citations
+        ],
+        "dropped_quotes": dropped_quotes,
+        "model": model,
+        "model_sha256": model_sha256,
+        "adapter": adapter,
+        "adapter_sha256": adapter_sha256,
+        "timings_ms": {k: round(v) for k, v in timings_ms.items()},
+    }
