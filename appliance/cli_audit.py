@@ -101,7 +101,9 @@ def _search(args: argparse.Namespace, log: Any) -> int:
         return EXIT_OK
     for event in events:
         subject = f" {event['subject']}" if event["subject"] else ""
-        print(f"{event['seq']:>8} {iso_time(event['ts_ms'])} {event['actor']} ({event['role']}) {event['action']}{subject}")
+        print(
+            f"{event['seq']:>8} {iso_time(event['ts_ms'])} {event['actor']} ({event['role']}) {event['action']}{subject}"
+        )
     print(f"{len(events)} events")
     return EXIT_OK
 
