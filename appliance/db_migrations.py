@@ -34,6 +34,27 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX ix_audit_events_action ON audit_events (action)",
         ],
     ),
+    (
+        2,
+        "users, their collections, login throttling",
+        [
+            """CREATE TABLE users (
+                name TEXT NOT NULL PRIMARY KEY,
+                role TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                disabled INTEGER NOT NULL DEFAULT 0,
+                failed_logins INTEGER NOT NULL DEFAULT 0,
+                locked_until_ms BIGINT,
+                created_ms BIGINT NOT NULL,
+                updated_ms BIGINT NOT NULL
+            )""",
+            """CREATE TABLE user_collections (
+                user_name TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+                collection TEXT NOT NULL,
+                PRIMARY KEY (user_name, collection)
+            )""",
+        ],
+    ),
 ]
 
 _CREATE_LEDGER = (

@@ -1,4 +1,4 @@
-"""Tables of the appliance database, declared with sqlmodel.
+"""Tables of the appliance database (audit log, users), declared with sqlmodel.
 
 The tables are created and changed only by the numbered migrations in db_migrations.py;
 these classes describe them for queries, and a test checks that the two agree.
@@ -6,7 +6,7 @@ these classes describe them for queries, and a test checks that the two agree.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -24,6 +24,30 @@ class AuditEvent(SQLModel, table=True):
     details: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON of the details object
     prev_hash: str = Field(sa_column=Column(Text, nullable=False))
     hash: str = Field(sa_column=Column(Text, nullable=False, unique=True))
+
+
+class User(SQLModel, table=True):
+    """A person who signs in to the web UI; the password is kept only as a slow salted hash."""
+
+    __tablename__ = "users"
+
+    name: str = Field(sa_column=Column(Text, primary_key=True))
+    role: str = Field(sa_column=Column(Text, nullable=False))
+    password_hash: str = Field(sa_column=Column(Text, nullable=False))
+    disabled: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    failed_logins: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    locked_until_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class UserCollection(SQLModel, table=True):
+    """A collection a user may read and write (within their role)."""
+
+    __tablename__ = "user_collections"
+
+    user_name: str = Field(sa_column=Column(Text, ForeignKey("users.name", ondelete="CASCADE"), primary_key=True))
+    collection: str = Field(sa_column=Column(Text, primary_key=True))
 
 
 class SchemaMigration(SQLModel, table=True):

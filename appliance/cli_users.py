@@ -1,0 +1,98 @@
+"""`appliance users add|disable|enable|passwd|grant|list`: accounts for the web UI.
+
+Like the audit commands these work on the appliance database, which several processes may
+write, so they run while the service runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any
+
+from appliance.actors import os_operator
+from appliance.roles import ASSIGNABLE_ROLES
+from appliance.settings import Settings
+
+
+def add_user_commands(commands: Any) -> None:
+    """Register `users` and its subcommands on the root parser's subparsers."""
+    users = commands.add_parser("users", help="web UI accounts: add, disable, passwd, grant, list")
+    sub = users.add_subparsers(dest="users_command", required=True)
+    add = sub.add_parser("add", help="create an account")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=[r.value for r in ASSIGNABLE_ROLES])
+    add.add_argument("--collection", action="append", default=[], help="grant a collection (repeatable)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    for name, helptext in (("disable", "stop an account from signing in"), ("enable", "allow it again")):
+        sub.add_parser(name, help=helptext).add_argument("name")
+    passwd = sub.add_parser("passwd", help="set a new password")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true")
+    grant = sub.add_parser("grant", help="give (or with --revoke take away) collections")
+    grant.add_argument("name")
+    grant.add_argument("collections", nargs="+", metavar="COLLECTION")
+    grant.add_argument("--revoke", action="store_true")
+    listing = sub.add_parser("list", help="accounts, roles and collections")
+    listing.add_argument("--json", action="store_true")
+
+
+def cmd_users(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
+    """Run one users subcommand; `error` is the CLI's one-line error type."""
+    from appliance.audit_log import open_audit_log
+    from appliance.collection_names import InvalidCollectionName
+    from appliance.passwords import WeakPassword
+    from appliance.users import UserDirectory, UserError
+
+    log = open_audit_log(settings)
+    directory = UserDirectory(log)
+    operator = os_operator()
+    try:
+        if args.users_command == "add":
+            user = directory.add(args.name, args.role, _password(args, error), by=operator)
+            if args.collection:
+                user = directory.grant(args.name, args.collection, by=operator)
+            print(f"added {user.name} ({user.role}); collections: {', '.join(user.collections) or 'none'}")
+        elif args.users_command in ("disable", "enable"):
+            directory.set_disabled(args.name, args.users_command == "disable", by=operator)
+            print(f"{args.users_command}d {args.name}")
+        elif args.users_command == "passwd":
+            directory.set_password(args.name, _password(args, error), by=operator)
+            print(f"password changed for {args.name}")
+        elif args.users_command == "grant":
+            user = directory.grant(args.name, args.collections, by=operator, revoke=args.revoke)
+            print(f"{user.name}: collections {', '.join(user.collections) or 'none'}")
+        else:
+            _list(directory.list(), as_json=args.json)
+    except (UserError, WeakPassword, InvalidCollectionName) as problem:
+        raise error(str(problem)) from None
+    finally:
+        log.close()
+    return 0
+
+
+def _password(args: argparse.Namespace, error: type[Exception]) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise error("the two passwords differ")
+    else:
+        raise error("no terminal to ask for the password: pass --password-stdin")
+    if not password:
+        raise error("empty password")
+    return password
+
+
+def _list(users: list[Any], *, as_json: bool) -> None:
+    rows = [{"name": u.name, "role": u.role, "disabled": u.disabled, "collections": list(u.collections)} for u in users]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        state = " (disabled)" if row["disabled"] else ""
+        print(f"{row['name']:<20} {row['role']:<8} {', '.join(row['collections']) or '-'}{state}")
+    print(f"{len(rows)} users")

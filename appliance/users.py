@@ -1,0 +1,218 @@
+"""People who sign in: accounts, roles, granted collections, and throttled, audited logins.
+
+Users live in the appliance database beside the audit log; every change to them and every
+login attempt is an audit event. An unknown user name is never written to the log (people
+type passwords into the name field); only that an unknown name was tried.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from appliance.actors import Actor
+from appliance.audit_log import AuditLog
+from appliance.collection_names import check_collection_name
+from appliance.database import reading
+from appliance.passwords import hash_password, password_matches
+from appliance.roles import ALL_COLLECTIONS_ROLES, ASSIGNABLE_ROLES
+
+MAX_FAILED_LOGINS = 5
+SIGN_IN_FAILED = "sign-in failed: wrong user name or password, a disabled account, or too many attempts"
+LOCKOUT_MS = 15 * 60 * 1000
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class UserError(ValueError):
+    """A user command that cannot be done (message says why)."""
+
+
+class LoginFailed(PermissionError):
+    """Wrong name or password, a disabled account, or too many recent failures (one message for all)."""
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A user as the rest of the appliance sees it (never the password hash)."""
+
+    name: str
+    role: str
+    disabled: bool
+    collections: tuple[str, ...]
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(f"user:{self.name}", self.role)
+
+    def may_read(self, collection: str) -> bool:
+        """Whether this user may act within `collection`."""
+        return self.role in ALL_COLLECTIONS_ROLES or collection in self.collections
+
+
+class UserDirectory:
+    """User accounts in the appliance database; changes and logins are audited."""
+
+    def __init__(self, audit: AuditLog) -> None:
+        self._audit = audit
+        self._engine = audit.engine
+
+    def add(self, name: str, role: str, password: str, *, by: Actor) -> UserRecord:
+        """Create an account; the password is hashed (scrypt) before it is stored."""
+        _check_name(name)
+        if role not in {r.value for r in ASSIGNABLE_ROLES}:
+            raise UserError(f"role must be one of {', '.join(r.value for r in ASSIGNABLE_ROLES)}, not {role!r}")
+        hashed = hash_password(password)
+        now = _now_ms()
+        with self._audit.appending() as writer:
+            if writer.conn.execute(text("SELECT 1 FROM users WHERE name = :n"), {"n": name}).first():
+                raise UserError(f"user {name!r} already exists")
+            writer.conn.execute(
+                text(
+                    "INSERT INTO users (name, role, password_hash, disabled, failed_logins, created_ms, updated_ms) "
+                    "VALUES (:n, :r, :h, 0, 0, :t, :t)"
+                ),
+                {"n": name, "r": role, "h": hashed, "t": now},
+            )
+            writer.append(by, "users.add", name, {"role": role})
+        return self.get(name)
+
+    def set_password(self, name: str, password: str, *, by: Actor) -> None:
+        """Replace a password (and clear any lockout)."""
+        hashed = hash_password(password)
+        self._change(
+            name, by, "users.passwd", {}, "password_hash = :h, failed_logins = 0, locked_until_ms = NULL", {"h": hashed}
+        )
+
+    def set_disabled(self, name: str, disabled: bool, *, by: Actor) -> None:
+        """Disable (or re-enable) an account; a disabled user cannot sign in."""
+        action = "users.disable" if disabled else "users.enable"
+        self._change(name, by, action, {}, "disabled = :d", {"d": int(disabled)})
+
+    def grant(self, name: str, collections: Iterable[str], *, by: Actor, revoke: bool = False) -> UserRecord:
+        """Give (or take away) collections."""
+        names = sorted(set(collections))
+        for collection in names:
+            check_collection_name(collection)
+        with self._audit.appending() as writer:
+            self._require(writer.conn, name)
+            for collection in names:
+                writer.conn.execute(
+                    text("DELETE FROM user_collections WHERE user_name = :u AND collection = :c"),
+                    {"u": name, "c": collection},
+                )
+                if not revoke:
+                    writer.conn.execute(
+                        text("INSERT INTO user_collections (user_name, collection) VALUES (:u, :c)"),
+                        {"u": name, "c": collection},
+                    )
+            writer.append(by, "users.revoke" if revoke else "users.grant", name, {"collections": names})
+        return self.get(name)
+
+    def get(self, name: str) -> UserRecord:
+        """One user, or UserError."""
+        found = self.list([name])
+        if not found:
+            raise UserError(f"no user {name!r}")
+        return found[0]
+
+    def list(self, names: Sequence[str] | None = None) -> list[UserRecord]:
+        """All users (or those named), with their collections."""
+        with reading(self._engine) as conn:
+            rows = conn.execute(text("SELECT name, role, disabled FROM users ORDER BY name")).all()
+            grants = conn.execute(text("SELECT user_name, collection FROM user_collections ORDER BY collection")).all()
+        by_user: dict[str, list[str]] = {}
+        for user_name, collection in grants:
+            by_user.setdefault(user_name, []).append(collection)
+        return [
+            UserRecord(name, role, bool(disabled), tuple(by_user.get(name, ())))
+            for name, role, disabled in rows
+            if names is None or name in names
+        ]
+
+    def authenticate(self, name: str, password: str, *, origin: str = "") -> UserRecord:
+        """The user, if the password is right and the account usable; every attempt is audited."""
+        with reading(self._engine) as conn:
+            row = conn.execute(
+                text("SELECT password_hash, disabled, locked_until_ms FROM users WHERE name = :n"), {"n": name}
+            ).first()
+        now = _now_ms()
+        if row is None:
+            password_matches(password, _dummy_hash())  # same work as a real check: no timing oracle
+            self._audit.record(
+                Actor("anonymous", "none"), "login.failure", details={"reason": "unknown user", "origin": origin}
+            )
+            raise LoginFailed(SIGN_IN_FAILED)
+        stored, disabled, locked_until = row
+        if locked_until is not None and locked_until > now:
+            self._audit.record(
+                Actor(f"user:{name}", "none"),
+                "login.failure",
+                subject=name,
+                details={"reason": "locked", "origin": origin},
+            )
+            raise LoginFailed(SIGN_IN_FAILED)
+        if not password_matches(password, stored):
+            self._failed(name, now, origin)
+            raise LoginFailed(SIGN_IN_FAILED)
+        if disabled:
+            self._audit.record(
+                Actor(f"user:{name}", "none"),
+                "login.failure",
+                subject=name,
+                details={"reason": "disabled", "origin": origin},
+            )
+            raise LoginFailed(SIGN_IN_FAILED)
+        user = self.get(name)
+        with self._audit.appending() as writer:
+            writer.conn.execute(
+                text("UPDATE users SET failed_logins = 0, locked_until_ms = NULL WHERE name = :n"), {"n": name}
+            )
+            writer.append(user.actor, "login.success", name, {"origin": origin})
+        return user
+
+    def _failed(self, name: str, now: int, origin: str) -> None:
+        with self._audit.appending() as writer:
+            count = (
+                writer.conn.execute(text("SELECT failed_logins FROM users WHERE name = :n"), {"n": name}).scalar_one()
+                + 1
+            )
+            locked = now + LOCKOUT_MS if count >= MAX_FAILED_LOGINS else None
+            writer.conn.execute(
+                text("UPDATE users SET failed_logins = :c, locked_until_ms = :l WHERE name = :n"),
+                {"c": 0 if locked else count, "l": locked, "n": name},
+            )
+            details = {"reason": "wrong password", "origin": origin, "locked": locked is not None}
+            writer.append(Actor(f"user:{name}", "none"), "login.failure", name, details)
+
+    def _change(self, name: str, by: Actor, action: str, details: dict, assignments: str, params: dict) -> None:
+        with self._audit.appending() as writer:
+            self._require(writer.conn, name)
+            writer.conn.execute(
+                text(f"UPDATE users SET {assignments}, updated_ms = :now WHERE name = :name"),
+                {**params, "now": _now_ms(), "name": name},
+            )
+            writer.append(by, action, name, details)
+
+    @staticmethod
+    def _require(conn: object, name: str) -> None:
+        if not conn.execute(text("SELECT 1 FROM users WHERE name = :n"), {"n": name}).first():  # type: ignore[attr-defined]
+            raise UserError(f"no user {name!r}")
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise UserError(f"user name {name!r}: use 1-64 lower-case letters, digits, '.', '_' or '-'")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password("not-a-real-password-for-timing")
