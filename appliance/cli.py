@@ -128,45 +128,51 @@ def _build(settings: Settings) -> Any:
     return build(settings)
 
 
-def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from appliance.collection_names import InvalidCollectionName, check_collection_name
-    from ingestion.pipeline import ingest_paths
+def _run(settings: Settings, command: str, args: dict[str, Any], on_event: Any = None) -> Any:
+    """A store command, through the running service's control socket if there is one, else here."""
+    from appliance.control import CommandFailed, run_anywhere
 
     try:
-        check_collection_name(args.collection)
-    except InvalidCollectionName as error:
-        raise CommandError(str(error)) from None
-    with _build(settings) as app:
-        bar = _progress_bar(enabled=not args.json and sys.stderr.isatty())
-        report = ingest_paths(app, args.paths, collection=args.collection, actor=os_operator(), progress=bar.update)
-        bar.close()
+        return run_anywhere(settings, command, args, on_event or (lambda _kind, _payload: None))
+    except CommandFailed as error:
+        if error.usage:
+            raise CommandError(str(error)) from None
+        raise
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    bar = _progress_bar(enabled=not args.json and sys.stderr.isatty())
+
+    def on_event(kind: str, payload: Any) -> None:
+        if kind == "progress":
+            from ingestion.report import Progress
+
+            bar.update(Progress(**payload))
+
+    paths = [str(p.absolute()) for p in args.paths]
+    report = _run(settings, "ingest", {"paths": paths, "collection": args.collection}, on_event)
+    bar.close()
     if args.json:
-        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
-        for doc in report.ingested:
-            print(f"ingested   {doc.path}  v{doc.version}, {doc.chunks} chunks, redacted {_counts(doc.redactions)}")
-        for item in report.unchanged:
+        for doc in report["ingested"]:
+            print(
+                f"ingested   {doc['path']}  v{doc['version']}, {doc['chunks']} chunks, redacted {_counts(doc['redactions'])}"
+            )
+        for item in report["unchanged"]:
             print(f"unchanged  {item['path']}")
-        for item in report.failed:
+        for item in report["failed"]:
             print(f"FAILED     {item['path']}: {item['error']}")
-        print(f"{len(report.ingested)} ingested, {len(report.unchanged)} unchanged, {len(report.failed)} failed")
-    return EXIT_FAILED if report.failed else EXIT_OK
+        ingested, unchanged, failed = (len(report[k]) for k in ("ingested", "unchanged", "failed"))
+        print(f"{ingested} ingested, {unchanged} unchanged, {failed} failed")
+    return EXIT_FAILED if report["failed"] else EXIT_OK
 
 
 def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
-    from appliance import documents
-
-    collections = [args.collection] if args.collection else None
-    with _build(settings) as app:
-        try:
-            if args.docs_command == "list":
-                result: Any = documents.list_documents(app, collections)
-            elif args.docs_command == "show":
-                result = documents.show_document(app, args.doc_id, actor=os_operator(), collections=collections)
-            else:
-                result = documents.delete_document(app, args.doc_id, actor=os_operator(), collections=collections)
-        except documents.DocumentNotFound as error:
-            raise CommandError(str(error)) from None
+    request: dict[str, Any] = {"collections": [args.collection] if args.collection else []}
+    if args.docs_command != "list":
+        request["doc_id"] = args.doc_id
+    result = _run(settings, f"docs.{args.docs_command}", request)
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     elif args.docs_command == "list":
@@ -183,62 +189,43 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from appliance.answering import ask
-    from appliance.collection_names import InvalidCollectionName, check_collection_name
-
     if args.adapter:
         raise CommandError(f"no adapter named {args.adapter!r}: fine-tuned adapters are not available yet")
-    collections = args.collection or [DEFAULT_COLLECTION]
-    try:
-        for name in collections:
-            check_collection_name(name)
-    except InvalidCollectionName as error:
-        raise CommandError(str(error)) from None
-    if args.top_k is not None and not 1 <= args.top_k <= 100:
-        raise CommandError("--top-k must be between 1 and 100")
     streaming = not args.json and sys.stdout.isatty()
 
-    def show(piece: str) -> None:
-        print(piece, end="", flush=True)
+    def on_event(kind: str, payload: Any) -> None:
+        if kind == "token":
+            print(payload["text"], end="", flush=True)
 
-    with _build(settings) as app:
-        result = ask(
-            app,
-            args.question,
-            actor=os_operator(),
-            collections=collections,
-            mode=args.mode,
-            top_k=args.top_k,
-            on_token=show if streaming else None,
-        )
+    request = {
+        "question": args.question,
+        "collections": args.collection or [DEFAULT_COLLECTION],
+        "mode": args.mode,
+        "top_k": args.top_k,
+        "stream": streaming,
+    }
+    result = _run(settings, "ask", request, on_event)
     if args.json:
-        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        print(json.dumps(result, indent=2, ensure_ascii=False))
         return EXIT_OK
-    print("" if streaming and not result.refused else result.answer)
-    if result.mode == "direct":
+    print("" if streaming and not result["refused"] else result["answer"])
+    if result["mode"] == "direct":
         print("(direct answer: no documents were consulted; not grounded)")
-    for citation in result.citations:
+    for citation in result["citations"]:
         page = f", page {citation['page']}" if citation["page"] else ""
         print(f'[{citation["n"]}] {Path(citation["source"]).name}{page}: "{citation["quote"]}"')
     return EXIT_OK
 
 
 def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
-    from appliance.feedback import FeedbackError, submit_feedback
-
-    with _build(settings) as app:
-        try:
-            recorded = submit_feedback(
-                app,
-                actor=os_operator(),
-                ask_seq=args.ask_seq,
-                rating=args.rating,
-                correction=args.correction,
-                collections=[args.collection],
-            )
-        except FeedbackError as error:
-            raise CommandError(str(error)) from None
-    print(f"feedback recorded as audit event {recorded.seq}")
+    request = {
+        "ask_seq": args.ask_seq,
+        "rating": args.rating,
+        "correction": args.correction,
+        "collections": [args.collection],
+    }
+    result = _run(settings, "feedback", request)
+    print(f"feedback recorded as audit event {result['seq']}")
     return EXIT_OK
 
 

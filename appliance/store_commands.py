@@ -1,0 +1,117 @@
+"""The store commands (ingest, docs, ask, feedback) as named operations on JSON-able data.
+
+The command line runs them in its own process, or, while `appliance serve` owns the
+store, sends them over the control socket (control.py) to the service, which runs the very
+same function. Either way they act as the caller and are audited the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from appliance.actors import Actor
+from appliance.app import Appliance
+from appliance.collection_names import DEFAULT_COLLECTION, InvalidCollectionName, check_collection_name
+
+# (kind, payload): "progress" {file_index, file_count, path, stage} or "token" {"text"}
+Emit = Callable[[str, Mapping[str, Any]], None]
+COMMANDS = ("ingest", "docs.list", "docs.show", "docs.delete", "ask", "feedback")
+
+
+class UsageError(ValueError):
+    """A request that cannot be carried out as asked (bad name, missing document); one line."""
+
+
+def run_store_command(app: Appliance, actor: Actor, name: str, args: Mapping[str, Any], emit: Emit) -> Any:
+    """Run one store command for `actor`; progress and tokens go to `emit`."""
+    try:
+        match name:
+            case "ingest":
+                return _ingest(app, actor, args, emit)
+            case "docs.list" | "docs.show" | "docs.delete":
+                return _docs(app, actor, name, args)
+            case "ask":
+                return _ask(app, actor, args, emit)
+            case "feedback":
+                return _feedback(app, actor, args)
+    except InvalidCollectionName as error:
+        raise UsageError(str(error)) from None
+    raise UsageError(f"unknown command {name!r}")
+
+
+def _ingest(app: Appliance, actor: Actor, args: Mapping[str, Any], emit: Emit) -> Any:
+    from ingestion.pipeline import ingest_paths
+
+    collection = str(args.get("collection") or DEFAULT_COLLECTION)
+    check_collection_name(collection)
+    paths = [Path(p) for p in args["paths"]]
+    report = ingest_paths(
+        app,
+        paths,
+        collection=collection,
+        actor=actor,
+        progress=lambda p: emit("progress", {**p.__dict__}),
+    )
+    return report.to_json()
+
+
+def _docs(app: Appliance, actor: Actor, name: str, args: Mapping[str, Any]) -> Any:
+    from appliance import documents
+
+    collections = _collections(args.get("collections")) or None
+    try:
+        if name == "docs.list":
+            return documents.list_documents(app, collections)
+        if name == "docs.show":
+            return documents.show_document(app, str(args["doc_id"]), actor=actor, collections=collections)
+        return documents.delete_document(app, str(args["doc_id"]), actor=actor, collections=collections)
+    except documents.DocumentNotFound as error:
+        raise UsageError(str(error)) from None
+
+
+def _ask(app: Appliance, actor: Actor, args: Mapping[str, Any], emit: Emit) -> Any:
+    from appliance.answering import ask
+
+    top_k = args.get("top_k")
+    if top_k is not None and not 1 <= int(top_k) <= 100:
+        raise UsageError("--top-k must be between 1 and 100")
+    mode = args.get("mode", "rag")
+    if mode not in ("rag", "direct"):
+        raise UsageError(f"mode must be rag or direct, not {mode!r}")
+    stream = bool(args.get("stream"))
+    answer = ask(
+        app,
+        str(args["question"]),
+        actor=actor,
+        collections=_collections(args.get("collections")) or [DEFAULT_COLLECTION],
+        mode=mode,
+        top_k=int(top_k) if top_k is not None else None,
+        on_token=(lambda text: emit("token", {"text": text})) if stream else None,
+    )
+    return answer.to_json()
+
+
+def _feedback(app: Appliance, actor: Actor, args: Mapping[str, Any]) -> Any:
+    from appliance.feedback import FeedbackError, submit_feedback
+
+    try:
+        recorded = submit_feedback(
+            app,
+            actor=actor,
+            ask_seq=int(args["ask_seq"]),
+            rating=args["rating"],
+            correction=str(args.get("correction") or ""),
+            collections=_collections(args.get("collections")) or [DEFAULT_COLLECTION],
+        )
+    except FeedbackError as error:
+        raise UsageError(str(error)) from None
+    return {"seq": recorded.seq}
+
+
+def _collections(value: Any) -> list[str]:
+    names: Sequence[str] = [value] if isinstance(value, str) else list(value or [])
+    for collection in names:
+        check_collection_name(collection)
+    return list(names)
