@@ -12,8 +12,9 @@ examiner can run it on their own machine without the appliance:
 Canonical form (what every hash and signature covers):
 - UTF-8 bytes of JSON with keys sorted, separators "," and ":", no whitespace, and
   non-ASCII characters written as themselves (no \\u escapes);
-- numbers are integers only (timestamps are UTC milliseconds since the epoch); the
-  appliance records any other number as a string, so no float formatting is involved;
+- numbers are integers only, within +-(2**53 - 1) (timestamps are UTC milliseconds
+  since the epoch); the appliance records any other number (a float, a larger integer)
+  as a string, so no float formatting is involved;
 - with integers only and ASCII keys this is exactly RFC 8785 (JSON Canonicalization
   Scheme), so any JCS implementation reproduces it.
 
@@ -21,7 +22,9 @@ An event's hash is the lower-case hex SHA-256 of the canonical form of its field
 seq, ts_ms, actor, role, action, subject, details and prev_hash. The first event's
 prev_hash is 64 zeros. When old events are purged under the retention policy, an
 `audit.purge` event later in the chain records the last purged seq and hash, which
-anchors the first remaining event.
+anchors the first remaining event. Anyone who can write the database can append a
+well-hashed event, so `appliance audit verify` accepts that anchor only when a signed
+checkpoint covers the purge event (`ChainReport.anchor_seq`).
 
 A bundle is a zip of events.jsonl, events.csv, chain.jsonl (seq, prev_hash and hash of
 every event from the first exported one to the chain head, so that filtered-out events
@@ -38,6 +41,7 @@ import hashlib
 import json
 import sys
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +78,7 @@ class ChainReport:
     head_hash: str | None = None
     problem: str | None = None
     bad_seq: int | None = None
+    anchor_seq: int | None = None  # the purge event that accounts for events before first_seq
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -115,10 +120,11 @@ def check_events(events: Iterable[Mapping[str, Any]], *, start_anchored: bool = 
                 )
         if event_hash(event) != event["hash"]:
             return report.fail(seq, f"event {seq} was altered: its hash does not match its content")
-        if event["action"] == PURGE_ACTION and anchor is not None:
+        if event["action"] == PURGE_ACTION and anchor is not None and report.anchor_seq is None:
             details = event["details"] if isinstance(event["details"], Mapping) else {}
             if (details.get("through_seq"), details.get("through_hash")) == anchor:
                 anchored = True
+                report.anchor_seq = seq
         report.events += 1
         report.last_seq, report.head_hash = seq, event["hash"]
         previous = event
@@ -192,7 +198,17 @@ def verify_bundle(path: str, public_key_pem: bytes | None = None) -> BundleRepor
     try:
         with zipfile.ZipFile(path) as bundle:
             _verify_open_bundle(bundle, public_key_pem, report)
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError, UnicodeDecodeError) as error:
+    except (
+        zipfile.BadZipFile,
+        zlib.error,  # a damaged deflate stream fails before the CRC check can
+        EOFError,
+        NotImplementedError,  # an unknown compression method
+        RuntimeError,  # an encrypted member
+        OSError,
+        KeyError,
+        ValueError,
+        UnicodeDecodeError,
+    ) as error:
         report.problem = report.problem or f"{path}: unreadable bundle ({error})"
     return report
 

@@ -139,10 +139,15 @@ def row_to_event(row: Any) -> dict[str, Any]:
     }
 
 
+MAX_SAFE_INTEGER = 2**53 - 1  # RFC 8785 numbers are IEEE doubles: larger integers would be rounded
+
+
 def plain_json(value: Any) -> Any:
-    """`value` as canonical-safe JSON data: floats become strings, tuples lists, keys strings."""
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+    """`value` as canonical-safe JSON data: floats and unsafe integers become strings, tuples lists, keys strings."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
+    if isinstance(value, int):
+        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else str(value)
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, Mapping):

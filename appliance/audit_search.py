@@ -41,7 +41,7 @@ class AuditFilter:
             params["actor"] = self.actor
         if self.action:
             if self.action.endswith("*"):
-                parts.append("action LIKE :action")
+                parts.append("action LIKE :action ESCAPE '\\'")  # SQLite has no default LIKE escape
                 params["action"] = _escape_like(self.action[:-1]) + "%"
             else:
                 parts.append("action = :action")

@@ -1,7 +1,10 @@
 """`appliance audit verify`: the chain in the database, checked against the signed checkpoints.
 
 The chain alone shows edits, deletions, insertions and reordering; the checkpoint (and
-its mirror) shows events cut off at the end, which the chain alone cannot.
+its mirror) shows events cut off at the end, which the chain alone cannot. After a
+retention purge, the `audit.purge` event that accounts for the missing start must lie
+within a signed checkpoint: anyone who can write the database could otherwise delete
+the oldest events and append a forged purge event.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.audit_chain import ChainReport, check_events
+from appliance.audit_chain import PURGE_ACTION, ChainReport, check_events
 from appliance.audit_checkpoint import SYSLOG, Checkpoint
 from appliance.audit_log import AuditLog
 
@@ -45,14 +48,26 @@ class VerifyResult:
 def verify_log(log: AuditLog, mirror: str | None = None) -> VerifyResult:
     """Check every event's hash and link, then that the chain reaches the latest signed checkpoint."""
     started = time.perf_counter()
-    checkpoint, problem = _latest_checkpoint(log, mirror)  # before the events: writers advance it after commit
-    chain = check_events(log.events())
-    if problem:
-        chain.fail(None, problem)
-    if chain.ok and checkpoint is not None:
-        _compare_with_checkpoint(log, chain, checkpoint)
-    elif chain.ok and chain.events:
-        chain.fail(None, f"no signed checkpoint at {log.checkpoints.path}: the end of the chain cannot be checked")
+    for attempt in (1, 2):
+        checkpoint, problem = _latest_checkpoint(log, mirror)  # before the events: writers advance it after commit
+        chain = check_events(log.events())
+        if problem:
+            chain.fail(None, problem)
+        if chain.ok and checkpoint is not None:
+            _compare_with_checkpoint(log, chain, checkpoint)
+        elif chain.ok and chain.events:
+            chain.fail(None, f"no signed checkpoint at {log.checkpoints.path}: the end of the chain cannot be checked")
+        if chain.ok and chain.anchor_seq is not None and (checkpoint is None or chain.anchor_seq > checkpoint.seq):
+            newer, _ = _latest_checkpoint(log, mirror)
+            if attempt == 1 and newer is not None and (checkpoint is None or newer.seq > checkpoint.seq):
+                continue  # a purge committed while we read: its checkpoint is there now, look again
+            chain.fail(
+                chain.anchor_seq,
+                f"the {PURGE_ACTION} event {chain.anchor_seq} that accounts for the events before "
+                f"{chain.first_seq} is not covered by a signed checkpoint: it may be forged to hide "
+                "deleted events (after a crash right after a purge, the next recorded event re-signs the head)",
+            )
+        break
     return VerifyResult(chain, checkpoint, time.perf_counter() - started)
 
 
