@@ -92,6 +92,9 @@ def parser() -> argparse.ArgumentParser:
     scale.add_argument("--chunks", type=int, default=10_000, help="real sentence-sized chunks in the store")
     scale.add_argument("--questions", type=int, default=200, help="SQuAD questions timed")
     scale.add_argument("--json", action="store_true")
+    audit_speed = bench_commands.add_parser("audit", help="audit record() and verify speed vs naive baselines")
+    audit_speed.add_argument("--events", type=int, default=100_000, help="events in the log that verify checks")
+    audit_speed.add_argument("--json", action="store_true")
     return root
 
 
@@ -243,6 +246,14 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         return bench_ask(args, settings)
     if args.bench_command == "retrieval":
         return bench_retrieval(args, settings)
+    if args.bench_command == "audit":
+        from appliance.bench_audit import format_report, run_audit_bench
+
+        if args.events < 1:
+            raise CommandError("--events must be at least 1")
+        audit_result = run_audit_bench(args.events, None if args.json else lambda line: print(line, file=sys.stderr))
+        print(json.dumps(audit_result, indent=2) if args.json else format_report(audit_result))
+        return EXIT_OK
     return bench_redact(args, settings)
 
 
