@@ -183,7 +183,7 @@ def _rank_candidates(
     """Relevance of each sentence: cosine similarity of embeddings plus a lexical-overlap bonus."""
     if not candidates:
         return []
-    rest = app.embedder.embed([c.text for c in candidates])
+    rest = app.sentence_vectors.embed([c.text for c in candidates])
     question_words = {w for w in _WORD.findall(question.lower()) if len(w) > 2}
     scored = []
     for candidate, vector in zip(candidates, rest, strict=True):

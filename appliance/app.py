@@ -10,6 +10,7 @@ from appliance.ports import Embedder, Generator, VectorStore
 from appliance.redaction import Redactor
 from appliance.settings import Settings
 from appliance.store_lock import StoreLock
+from appliance.vector_cache import VectorCache
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Appliance:
     vectors: VectorStore
     lock: StoreLock
     audit: AuditLog
+    sentence_vectors: VectorCache  # embeddings of evidence sentences, shared by all questions
 
     def close(self) -> None:
         """Close the catalog and the audit database, and give up the store lock."""

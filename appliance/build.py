@@ -17,6 +17,7 @@ from appliance.redaction import Redactor
 from appliance.settings import Settings
 from appliance.store_lock import StoreLock
 from appliance.structured_fields import FieldClassifier
+from appliance.vector_cache import VectorCache
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,9 @@ def build(settings: Settings, models: Models | None = None) -> Appliance:
     except BaseException:
         lock.release()
         raise
-    return Appliance(settings, catalog, redactor, embedder, models.generator, vectors, lock, audit)
+    return Appliance(
+        settings, catalog, redactor, embedder, models.generator, vectors, lock, audit, VectorCache(embedder)
+    )
 
 
 def _embedder(settings: Settings) -> Embedder:
