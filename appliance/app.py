@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from appliance.audit_log import AuditLog
 from appliance.catalog import Catalog
@@ -26,6 +27,8 @@ class Appliance:
     lock: StoreLock
     audit: AuditLog
     sentence_vectors: VectorCache  # embeddings of evidence sentences, shared by all questions
+    # Held while a document version is written or deleted, and while a backup copies the store.
+    store_writes: threading.RLock = field(default_factory=threading.RLock)
 
     def close(self) -> None:
         """Close the catalog and the audit database, and give up the store lock."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from appliance.actors import os_operator
 from appliance.cli_audit import add_audit_commands, cmd_audit
+from appliance.cli_backup import add_backup_commands, cmd_backup, cmd_restore
 from appliance.cli_users import add_user_commands, cmd_users
 from appliance.collection_names import DEFAULT_COLLECTION
 from appliance.offline import apply_offline_environment
@@ -71,6 +72,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="ingest the embedded demo corpus and show what was redacted")
     add_audit_commands(commands)
     add_user_commands(commands)
+    add_backup_commands(commands)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures against a naive baseline")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True)
@@ -376,6 +378,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "bench": cmd_bench,
     "audit": lambda args, settings: cmd_audit(args, settings, CommandError),
     "users": lambda args, settings: cmd_users(args, settings, CommandError),
+    "backup": lambda args, settings: cmd_backup(args, settings, _run, CommandError),
+    "restore": lambda args, settings: cmd_restore(args, settings, CommandError),
 }
 
 

@@ -80,9 +80,10 @@ def delete_document(
 ) -> dict[str, Any]:
     """Remove a document's chunks, vectors and full-text entries everywhere (hidden first, then purged)."""
     doc = resolve(app, doc_id, collections)
-    app.catalog.mark_deleted([doc.row_id])
-    app.vectors.delete_document_rows([doc.row_id])
-    app.catalog.purge([doc.row_id])
+    with app.store_writes:
+        app.catalog.mark_deleted([doc.row_id])
+        app.vectors.delete_document_rows([doc.row_id])
+        app.catalog.purge([doc.row_id])
     app.audit.record(
         actor,
         audit_events.DELETE,

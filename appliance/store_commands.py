@@ -17,7 +17,7 @@ from appliance.collection_names import DEFAULT_COLLECTION, InvalidCollectionName
 
 # (kind, payload): "progress" {file_index, file_count, path, stage} or "token" {"text"}
 Emit = Callable[[str, Mapping[str, Any]], None]
-COMMANDS = ("ingest", "docs.list", "docs.show", "docs.delete", "ask", "feedback")
+COMMANDS = ("ingest", "docs.list", "docs.show", "docs.delete", "ask", "feedback", "backup")
 
 
 class UsageError(ValueError):
@@ -36,6 +36,8 @@ def run_store_command(app: Appliance, actor: Actor, name: str, args: Mapping[str
                 return _ask(app, actor, args, emit)
             case "feedback":
                 return _feedback(app, actor, args)
+            case "backup":
+                return _backup(app, actor, args)
     except InvalidCollectionName as error:
         raise UsageError(str(error)) from None
     raise UsageError(f"unknown command {name!r}")
@@ -115,3 +117,34 @@ def _collections(value: Any) -> list[str]:
     for collection in names:
         check_collection_name(collection)
     return list(names)
+
+
+def _backup(app: Appliance, actor: Actor, args: Mapping[str, Any]) -> Any:
+    from appliance.backup import write_backup
+    from appliance.backup_crypto import BackupCryptoError, Sealing
+
+    public_key = args.get("public_key_pem")
+    sealing = Sealing(passphrase=args.get("passphrase"), public_key_pem=public_key.encode() if public_key else None)
+    out = Path(str(args["out"]))
+    try:
+        summary = write_backup(app, out, sealing)
+    except (BackupCryptoError, OSError) as error:
+        raise UsageError(f"{out}: {error}") from None
+    app.audit.record(
+        actor,
+        "backup",
+        subject=out.name,
+        details={
+            "files": summary.files,
+            "bytes": summary.bytes_out,
+            "sealed_to": "public key" if public_key else "passphrase",
+        },
+    )
+    return {
+        "path": str(summary.path),
+        "files": summary.files,
+        "bytes_in": summary.bytes_in,
+        "bytes_out": summary.bytes_out,
+        "seconds": round(summary.seconds, 2),
+        "notes": list(summary.notes),
+    }

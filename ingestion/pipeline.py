@@ -213,14 +213,15 @@ def _store(
     vectors: Sequence[Sequence[float]],
 ) -> None:
     """pending rows (catalog + full-text) -> vectors -> one switch to active -> drop the old version."""
-    row_id = app.catalog.insert_pending(document, redacted.sections, spans)
-    ids = [chunk_id_for(row_id, s.ordinal) for s in spans]
-    metadatas = [_chunk_metadata(document, row_id, s) for s in spans]
-    app.vectors.upsert(ids, vectors, [redacted.text[s.start : s.end] for s in spans], metadatas)
-    superseded = app.catalog.activate(row_id)
-    if superseded:
-        app.vectors.delete_document_rows(superseded)
-        app.catalog.purge(superseded)
+    with app.store_writes:
+        row_id = app.catalog.insert_pending(document, redacted.sections, spans)
+        ids = [chunk_id_for(row_id, s.ordinal) for s in spans]
+        metadatas = [_chunk_metadata(document, row_id, s) for s in spans]
+        app.vectors.upsert(ids, vectors, [redacted.text[s.start : s.end] for s in spans], metadatas)
+        superseded = app.catalog.activate(row_id)
+        if superseded:
+            app.vectors.delete_document_rows(superseded)
+            app.catalog.purge(superseded)
 
 
 def _chunk_metadata(document: NewDocument, row_id: int, span: ChunkSpan) -> dict[str, MetadataValue]:
