@@ -24,8 +24,10 @@ system-deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends strace chromium postgresql
 
+# Ingest the demo corpus, then serve the web UI with a demo admin (password printed, or APPLIANCE_DEMO_PASSWORD).
 demo: install
 	APPLIANCE_HOME="$(DEMO_HOME)" $(BIN)/appliance demo
+	APPLIANCE_HOME="$(DEMO_HOME)" $(BIN)/appliance serve --demo-admin
 
 test: install
 	$(BIN)/python -m pytest

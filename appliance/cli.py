@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from appliance.actors import os_operator
+from appliance.bench_web import add_bench_web_command, cmd_bench_web
 from appliance.cli_audit import add_audit_commands, cmd_audit
 from appliance.cli_backup import add_backup_commands, cmd_backup, cmd_restore
+from appliance.cli_serve import add_serve_command, cmd_serve
 from appliance.cli_users import add_user_commands, cmd_users
 from appliance.collection_names import DEFAULT_COLLECTION
 from appliance.offline import apply_offline_environment
@@ -73,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
     add_audit_commands(commands)
     add_user_commands(commands)
     add_backup_commands(commands)
+    add_serve_command(commands)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures against a naive baseline")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True)
@@ -94,6 +97,7 @@ def parser() -> argparse.ArgumentParser:
     scale.add_argument("--chunks", type=int, default=10_000, help="real sentence-sized chunks in the store")
     scale.add_argument("--questions", type=int, default=200, help="SQuAD questions timed")
     scale.add_argument("--json", action="store_true")
+    add_bench_web_command(bench_commands)
     audit_speed = bench_commands.add_parser("audit", help="audit record() and verify speed vs naive baselines")
     audit_speed.add_argument("--events", type=int, default=100_000, help="events in the log that verify checks")
     audit_speed.add_argument("--json", action="store_true")
@@ -248,6 +252,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         return bench_ask(args, settings)
     if args.bench_command == "retrieval":
         return bench_retrieval(args, settings)
+    if args.bench_command == "web":
+        return cmd_bench_web(args, settings, CommandError)
     if args.bench_command == "audit":
         from appliance.bench_audit import format_report, run_audit_bench
 
@@ -380,6 +386,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "users": lambda args, settings: cmd_users(args, settings, CommandError),
     "backup": lambda args, settings: cmd_backup(args, settings, _run, CommandError),
     "restore": lambda args, settings: cmd_restore(args, settings, CommandError),
+    "serve": lambda args, settings: cmd_serve(args, settings, CommandError),
 }
 
 

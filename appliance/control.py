@@ -60,7 +60,9 @@ class ControlServer:
 
     def __init__(self, app: Appliance, path: Path) -> None:
         if len(os.fsencode(path)) > MAX_SOCKET_PATH:
-            raise RuntimeError(f"control socket path {path} is too long for a Unix socket; use a shorter APPLIANCE_HOME")
+            raise RuntimeError(
+                f"control socket path {path} is too long for a Unix socket; use a shorter APPLIANCE_HOME"
+            )
         self.path = path
         path.unlink(missing_ok=True)  # a stale socket of a crashed service; we hold the store lock
         self._server = _Server(str(path), _Handler)

@@ -287,6 +287,41 @@ class AuditSettings(BaseModel):
     )
 
 
+class WebSettings(BaseModel):
+    """The web UI (`appliance serve`): sessions, the request queue, an optional single sign-on header."""
+
+    session_hours: float = Field(
+        8.0, gt=0, le=720, description="A web session ends this many hours after sign-in, however active it is."
+    )
+    idle_minutes: float = Field(
+        30.0, gt=0, le=1440, description="A web session ends after this many minutes without a request."
+    )
+    ask_concurrency: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Questions answered at the same time; the model host generates one answer at a time, so more only queue inside it.",
+    )
+    queue_size: int = Field(
+        64,
+        ge=1,
+        le=10_000,
+        description="Requests waiting in the web UI's queue; beyond this a request is refused (busy).",
+    )
+    secure_cookies: bool = Field(
+        False,
+        description="Mark the session cookie Secure (sent over HTTPS only); set it when a TLS reverse proxy fronts the service.",
+    )
+    trusted_proxy_header: str = Field(
+        "",
+        description="Single sign-on: a header (e.g. X-Remote-User) naming an existing, enabled user, set by a reverse proxy that authenticated them; empty (the default) turns it off.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of the reverse proxies whose trusted_proxy_header is believed; from any other address the header is ignored.",
+    )
+
+
 class Settings(BaseSettings):
     """All settings of the appliance. Environment: APPLIANCE_<SECTION>__<FIELD>."""
 
@@ -308,6 +343,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingestion limits and chunking.")
     redaction: RedactionSettings = Field(default_factory=RedactionSettings, description="Entity policy.")
     audit: AuditSettings = Field(default_factory=AuditSettings, description="Audit log and its checkpoints.")
+    web: WebSettings = Field(default_factory=WebSettings, description="The web UI.")
 
     @classmethod
     def settings_customise_sources(

@@ -42,4 +42,6 @@ def test_store_commands_run_in_the_owning_process(app, home: Path, tmp_path: Pat
         server.close()
     assert not (home / "control.sock").exists()
     refused = _cli(home, "docs", "list")
-    assert refused.returncode != 0 and "in use by another appliance process" in refused.stderr  # no socket: the owner keeps it
+    assert (
+        refused.returncode != 0 and "in use by another appliance process" in refused.stderr
+    )  # no socket: the owner keeps it

@@ -1,0 +1,93 @@
+"""Web access rules (appliance/access.py) and web sessions (ui/sessions.py), without a server."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from appliance.access import LoginThrottle, authorize, proxy_user, settings_view, usable_collections
+from appliance.audit_log import open_audit_log
+from appliance.roles import Forbidden, Permission
+from appliance.settings import Settings, WebSettings
+from appliance.users import UserDirectory, UserRecord
+from tests.actors import TESTER
+from ui.sessions import SessionStore
+
+ANALYST = UserRecord("ana", "analyst", False, ("finance",))
+AUDITOR = UserRecord("aud", "auditor", False, ())
+ADMIN = UserRecord("ada", "admin", False, ())
+
+
+def test_authorize_checks_role_then_collections() -> None:
+    assert authorize(ANALYST, Permission.ASK, ["finance"]) == ["finance"]
+    assert authorize(ANALYST, Permission.ASK, known=["finance", "hr"]) == ["finance"]
+    with pytest.raises(Forbidden, match="hr"):
+        authorize(ANALYST, Permission.ASK, ["finance", "hr"])
+    with pytest.raises(Forbidden):
+        authorize(ANALYST, Permission.DELETE_DOCUMENT, ["finance"])
+    with pytest.raises(Forbidden):
+        authorize(AUDITOR, Permission.ASK)
+    assert authorize(AUDITOR, Permission.AUDIT_EXPORT) == []
+    assert authorize(ADMIN, Permission.ASK, known=["finance", "hr"]) == ["finance", "hr"]
+    assert authorize(ADMIN, Permission.DELETE_DOCUMENT, ["hr"]) == ["hr"]
+    with pytest.raises(Forbidden, match="invalid collection"):
+        authorize(ADMIN, Permission.ASK, ["../etc"])
+    with pytest.raises(Forbidden, match="disabled"):
+        authorize(UserRecord("old", "admin", True, ()), Permission.ASK)
+    assert usable_collections(ANALYST, ["finance", "hr"]) == ["finance"]
+
+
+def test_settings_view_masks_the_database_password(home) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(home=home, audit={"database_url": "postgresql+psycopg://app:s3cret@db.internal/appliance"})
+    shown = settings_view(settings)
+    assert "s3cret" not in str(shown)
+    assert shown["audit"]["database_url"] == "postgresql+psycopg://app:***@db.internal/appliance"
+    assert shown["web"]["queue_size"] == settings.web.queue_size
+
+
+def test_sessions_expire_and_cookies_are_signed() -> None:
+    store = SessionStore(lifetime_seconds=3600, idle_seconds=0.2)
+    cookie = store.create("ana")
+    session = store.resolve(cookie)
+    assert session is not None and session.user == "ana"
+    token, signature = cookie.rsplit(".", 1)
+    assert store.resolve(f"{token}.{'0' * len(signature)}") is None  # forged signature
+    assert store.resolve(token) is None and store.resolve(None) is None
+    time.sleep(0.3)
+    assert store.resolve(cookie) is None  # idle too long
+    short = SessionStore(lifetime_seconds=0.1, idle_seconds=60)
+    cookie = short.create("ana")
+    time.sleep(0.2)
+    assert short.resolve(cookie) is None  # past its lifetime
+    store = SessionStore(3600, 3600)
+    first, second = store.create("ana"), store.create("ana")
+    assert store.end_user("ana") == 2 and store.resolve(first) is None and store.resolve(second) is None
+
+
+def test_login_throttle_per_address() -> None:
+    throttle = LoginThrottle(max_failures=3, window_seconds=60)
+    for _ in range(3):
+        assert throttle.allowed("10.0.0.5")
+        throttle.failed("10.0.0.5")
+    assert not throttle.allowed("10.0.0.5") and throttle.allowed("10.0.0.6")
+
+
+def test_proxy_header_only_from_trusted_addresses(settings) -> None:  # type: ignore[no-untyped-def]
+    log = open_audit_log(settings)
+    try:
+        directory = UserDirectory(log)
+        directory.add("ana", "analyst", "a long enough passphrase", by=TESTER)
+        directory.add("gone", "analyst", "a long enough passphrase", by=TESTER)
+        directory.set_disabled("gone", True, by=TESTER)
+        off = WebSettings()
+        on = WebSettings(trusted_proxy_header="X-Remote-User", trusted_proxies=["10.0.0.1"])
+        headers = {"x-remote-user": "ana"}
+        assert proxy_user(off, directory, headers, "10.0.0.1") is None  # off by default
+        assert proxy_user(on, directory, headers, "10.0.0.9") is None  # not a trusted proxy
+        user = proxy_user(on, directory, headers, "10.0.0.1")
+        assert user is not None and user.name == "ana"
+        assert proxy_user(on, directory, {"x-remote-user": "gone"}, "10.0.0.1") is None
+        assert proxy_user(on, directory, {"x-remote-user": "nobody"}, "10.0.0.1") is None
+    finally:
+        log.close()

@@ -1,0 +1,165 @@
+"""Ask: a question, the mode and a collection; a streamed answer; cited passages; feedback."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+
+from appliance.answering import Answer, Mode, ask
+from appliance.feedback import FeedbackError, submit_feedback
+from appliance.roles import Forbidden, Permission
+from appliance.users import UserRecord
+from ui.citations_view import QUOTE, citation_segments
+from ui.context import WebContext
+from ui.guard import guarded
+from ui.page import Page
+
+STREAM_EVERY_SECONDS = 0.1
+MAX_QUESTION_CHARS = 4000
+
+
+def note(answer: Answer) -> str:
+    """One line about how the answer was made."""
+    if answer.mode == "direct":
+        return f"Direct answer: no documents were consulted, so it is not grounded. (audit event {answer.audit_seq})"
+    if answer.refused:
+        return f"No passage in the chosen collection supports an answer. (audit event {answer.audit_seq})"
+    count = len(answer.citations)
+    return (
+        f"Answered from {count} verified quotation{'s' if count != 1 else ''} ({answer.evidence}). "
+        f"(audit event {answer.audit_seq})"
+    )
+
+
+def stream_answer(
+    ctx: WebContext, user: UserRecord, question: str, collections: list[str], mode: Mode
+) -> Iterator[str | Answer]:
+    """The answer text as it grows, then the finished Answer (ask runs in a worker thread)."""
+    pieces: queue.Queue[str | None] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["answer"] = ask(
+                ctx.app,
+                question,
+                actor=user.actor,
+                collections=collections,
+                mode=mode,
+                on_token=pieces.put,
+            )
+        except BaseException as error:  # noqa: BLE001 - handed to the handler's thread below
+            outcome["error"] = error
+        finally:
+            pieces.put(None)
+
+    worker = threading.Thread(target=work, name="web-ask", daemon=True)
+    worker.start()
+    text, last, done = "", 0.0, False
+    while not done:
+        piece = pieces.get()
+        done = piece is None
+        text += piece or ""
+        while not done and not pieces.empty():  # take what has arrived meanwhile
+            more = pieces.get()
+            done = more is None
+            text += more or ""
+        if text and time.monotonic() - last >= STREAM_EVERY_SECONDS:
+            last = time.monotonic()
+            yield text
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    yield outcome["answer"]
+
+
+def build(ctx: WebContext) -> Page:
+    """The Ask tab and its handlers."""
+    with gr.Tab("Ask", id="ask", visible=False) as tab:
+        with gr.Row():
+            question = gr.Textbox(label="Question", lines=2, max_length=MAX_QUESTION_CHARS, scale=4)
+            with gr.Column(scale=1):
+                mode = gr.Radio(["rag", "direct"], value="rag", label="Mode")
+                collection = gr.Dropdown(
+                    choices=[], label="Collection", allow_custom_value=True
+                )  # checked in authorize()
+        ask_button = gr.Button("Ask", variant="primary", elem_id="ask-button")
+        answer_box = gr.Textbox(label="Answer", lines=5, interactive=False, elem_id="answer")
+        answer_note = gr.Textbox(label="How this answer was made", interactive=False, elem_id="answer-note")
+        citations = gr.HighlightedText(
+            label="Citations: each quote highlighted inside its passage",
+            color_map={QUOTE: "#fde68a"},
+            show_inline_category=False,
+            elem_id="citations",
+        )
+        last_answer = gr.State({})
+        with gr.Accordion("Feedback on this answer", open=False):
+            correction = gr.Textbox(label="Correction (optional; redacted before it is stored)", lines=2)
+            with gr.Row():
+                up = gr.Button("👍 Helpful", elem_id="thumbs-up")
+                down = gr.Button("👎 Not helpful", elem_id="thumbs-down")
+            feedback_note = gr.Textbox(label="Feedback", interactive=False, elem_id="feedback-note")
+
+    @guarded
+    def on_ask(question: str, mode: str, collection: str, request: gr.Request) -> Iterator[Any]:
+        user, collections = ctx.authorize(request, Permission.ASK, [collection], scoped_to=True)
+        if mode not in ("rag", "direct"):
+            raise Forbidden(f"unknown mode {mode!r}")
+        if not (question or "").strip():
+            raise gr.Error("Type a question first.")
+        chosen = collections[:1]
+        chosen_mode: Mode = "direct" if mode == "direct" else "rag"
+        for item in stream_answer(ctx, user, question[:MAX_QUESTION_CHARS], chosen, chosen_mode):
+            if isinstance(item, Answer):
+                segments = citation_segments(item.citations, item.retrieved)
+                yield item.answer, note(item), segments, {"seq": item.audit_seq, "collections": chosen}
+            else:
+                yield item, "Answering…", [], gr.skip()
+
+    def rate(rating: str, correction: str, state: dict[str, Any], request: gr.Request) -> str:
+        user, collections = ctx.authorize(request, Permission.FEEDBACK, state.get("collections"), scoped_to=True)
+        if not state.get("seq"):
+            raise FeedbackError("ask a question first; feedback belongs to an answer")
+        recorded = submit_feedback(
+            ctx.app,
+            actor=user.actor,
+            ask_seq=int(state["seq"]),
+            rating=rating,  # type: ignore[arg-type]
+            correction=correction or "",
+            collections=collections,
+        )
+        return f"Thank you: recorded as audit event {recorded.seq}."
+
+    @guarded
+    def on_up(correction: str, state: dict[str, Any], request: gr.Request) -> str:
+        return rate("up", correction, state, request)
+
+    @guarded
+    def on_down(correction: str, state: dict[str, Any], request: gr.Request) -> str:
+        return rate("down", correction, state, request)
+
+    ask_event = dict(
+        fn=on_ask,
+        inputs=[question, mode, collection],
+        outputs=[answer_box, answer_note, citations, last_answer],
+        api_name="ask",
+        api_visibility="undocumented",
+        concurrency_id="model",
+        concurrency_limit=ctx.settings.web.ask_concurrency,
+    )
+    ask_button.click(**ask_event)  # type: ignore[arg-type]
+    question.submit(**{**ask_event, "api_name": None, "api_visibility": "private"})  # type: ignore[arg-type]
+    up.click(on_up, [correction, last_answer], feedback_note, api_name="feedback_up", api_visibility="undocumented")
+    down.click(
+        on_down, [correction, last_answer], feedback_note, api_name="feedback_down", api_visibility="undocumented"
+    )
+
+    def load(user: UserRecord, collections: list[str]) -> list[Any]:
+        return [gr.Dropdown(choices=collections, value=collections[0] if collections else None)]
+
+    return Page(tab=tab, permission=Permission.ASK, outputs=[collection], load=load)

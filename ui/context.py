@@ -1,0 +1,135 @@
+"""What every web handler shares: the appliance, the user directory, sessions, pending downloads.
+
+`user_for(request)` is how a handler learns who is calling: from the session cookie on the
+request, looked up afresh in the user table (a disabled account stops at once).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance.access import LoginThrottle, authorize_audited, known_collections, scoped
+from appliance.app import Appliance
+from appliance.roles import Forbidden, Permission
+from appliance.settings import Settings
+from appliance.users import UserDirectory, UserError, UserRecord
+from ui.sessions import COOKIE_NAME, SessionStore
+
+DOWNLOAD_SECONDS = 15 * 60
+
+
+@dataclass
+class Download:
+    """A file one user may fetch once from /downloads/ID (an audit export)."""
+
+    path: Path
+    owner: str
+    filename: str
+    expires: float
+
+
+@dataclass
+class Downloads:
+    """Files waiting to be fetched; each is deleted once fetched or expired."""
+
+    items: dict[str, Download] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, path: Path, owner: str, filename: str) -> str:
+        """Register a file for `owner`; the id to put in the link."""
+        key = secrets.token_urlsafe(24)
+        with self.lock:
+            self._expire()
+            self.items[key] = Download(path, owner, filename, time.monotonic() + DOWNLOAD_SECONDS)
+        return key
+
+    def take(self, key: str, owner: str) -> Download | None:
+        """The download if it is `owner`'s and still waiting; it is removed from the list."""
+        with self.lock:
+            self._expire()
+            item = self.items.get(key)
+            if item is None or item.owner != owner:
+                return None
+            return self.items.pop(key)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, d in self.items.items() if d.expires < now]:
+            self.items.pop(key).path.unlink(missing_ok=True)
+
+
+@dataclass
+class WebContext:
+    """The state of one running web service."""
+
+    app: Appliance
+    directory: UserDirectory
+    sessions: SessionStore
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    downloads: Downloads = field(default_factory=Downloads)
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.settings
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.settings.tmp_dir / "uploads"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.settings.tmp_dir / "exports"
+
+    @property
+    def gradio_dir(self) -> Path:
+        return self.settings.tmp_dir / "gradio"
+
+    def session_user(self, cookie: str | None) -> UserRecord | None:
+        """The enabled user whose live session the cookie names, or None."""
+        session = self.sessions.resolve(cookie)
+        if session is None:
+            return None
+        try:
+            user = self.directory.get(session.user)
+        except UserError:
+            return None
+        if user.disabled:
+            self.sessions.end_user(user.name)
+            return None
+        return user
+
+    def user_for(self, request: Any) -> UserRecord:
+        """The signed-in user making a Gradio request (gr.Request); Forbidden when there is none."""
+        cookies = getattr(request, "cookies", None) or {}
+        user = self.session_user(cookies.get(COOKIE_NAME))
+        if user is None:
+            raise Forbidden("not signed in (or the session has ended): sign in again")
+        return user
+
+    def authorize(
+        self, request: Any, permission: Permission, collections: list[str] | None = None, *, scoped_to: bool = False
+    ) -> tuple[UserRecord, list[str]]:
+        """The caller and the collections they may use for `permission` (refusals are audited).
+
+        `scoped_to=True` also refuses when that leaves no collection, so that an empty list
+        never reaches the core (where it would mean every collection).
+        """
+        user = self.user_for(request)
+        wanted = [c for c in (collections or []) if c]
+        allowed = authorize_audited(self.app.audit, user, permission, wanted or None, known=known_collections(self.app))
+        return user, scoped(allowed, user) if scoped_to else allowed
+
+
+def new_context(app: Appliance) -> WebContext:
+    """A context for `app` with its session lifetimes from the web settings."""
+    web = app.settings.web
+    return WebContext(
+        app=app,
+        directory=UserDirectory(app.audit),
+        sessions=SessionStore(web.session_hours * 3600, web.idle_minutes * 60),
+    )

@@ -1,0 +1,46 @@
+"""Handlers' expected failures become messages on the page (gr.Error), never tracebacks."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from appliance.audit_search import BadFilter
+from appliance.collection_names import InvalidCollectionName
+from appliance.documents import DocumentNotFound
+from appliance.feedback import FeedbackError
+from appliance.roles import Forbidden
+
+EXPECTED = (Forbidden, DocumentNotFound, FeedbackError, BadFilter, InvalidCollectionName)
+
+
+def _message(error: Exception) -> str:
+    prefix = "Not allowed: " if isinstance(error, Forbidden) else ""
+    return prefix + (" ".join(str(error).split()) or type(error).__name__)
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a handler (plain or generator) so that expected failures show as a message."""
+    import gradio as gr
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def stream(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except EXPECTED as error:
+                raise gr.Error(_message(error), print_exception=False) from None
+
+        return stream
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except EXPECTED as error:
+            raise gr.Error(_message(error), print_exception=False) from None
+
+    return call

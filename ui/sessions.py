@@ -1,0 +1,85 @@
+"""Web sessions: random tokens kept in server memory, handed out in a signed cookie.
+
+The cookie carries only `token.signature`; who the session belongs to and when it ends
+live here. A restart of the service ends every session (the signing key is per process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+COOKIE_NAME = "appliance_session"
+
+
+@dataclass
+class Session:
+    """One signed-in browser."""
+
+    user: str
+    created: float
+    last_seen: float
+
+
+class SessionStore:
+    """Sessions with an absolute lifetime and an idle timeout; safe to use from many threads."""
+
+    def __init__(self, lifetime_seconds: float, idle_seconds: float) -> None:
+        self.lifetime_seconds = lifetime_seconds
+        self.idle_seconds = idle_seconds
+        self._key = secrets.token_bytes(32)
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def create(self, user: str) -> str:
+        """Start a session for `user`; the value to put in the cookie."""
+        token = secrets.token_urlsafe(32)
+        now = time.monotonic()
+        with self._lock:
+            self._sessions[token] = Session(user, now, now)
+        return f"{token}.{self._sign(token)}"
+
+    def resolve(self, cookie: str | None) -> Session | None:
+        """The live session a cookie names (and mark it used), or None."""
+        token = self._token(cookie)
+        if token is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            session = self._sessions.get(token)
+            if session is None:
+                return None
+            if now - session.created > self.lifetime_seconds or now - session.last_seen > self.idle_seconds:
+                del self._sessions[token]
+                return None
+            session.last_seen = now
+            return session
+
+    def end(self, cookie: str | None) -> Session | None:
+        """End the session a cookie names; the session that ended, if any."""
+        token = self._token(cookie)
+        if token is None:
+            return None
+        with self._lock:
+            return self._sessions.pop(token, None)
+
+    def end_user(self, user: str) -> int:
+        """End every session of `user` (disabled account); how many ended."""
+        with self._lock:
+            tokens = [t for t, s in self._sessions.items() if s.user == user]
+            for token in tokens:
+                del self._sessions[token]
+        return len(tokens)
+
+    def _token(self, cookie: str | None) -> str | None:
+        if not cookie or "." not in cookie:
+            return None
+        token, signature = cookie.rsplit(".", 1)
+        return token if hmac.compare_digest(signature, self._sign(token)) else None
+
+    def _sign(self, token: str) -> str:
+        return hmac.new(self._key, token.encode(), hashlib.sha256).hexdigest()
