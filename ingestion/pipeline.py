@@ -36,8 +36,12 @@ def ingest_paths(
     collection: str,
     actor: Actor,
     progress: ProgressCallback | None = None,
+    doc_id_for: Callable[[Path], str] | None = None,
 ) -> IngestReport:
-    """Ingest files and folders; a bad file is reported and the batch goes on."""
+    """Ingest files and folders; a bad file is reported and the batch goes on.
+
+    A document's id is its path unless `doc_id_for` names it (uploads: `upload:NAME`).
+    """
     check_collection_name(collection)
     report = IngestReport()
     candidates, refusals = discover(paths)
@@ -51,7 +55,10 @@ def ingest_paths(
                 progress(Progress(index, total, str(path), stage))
 
         try:
-            outcome = ingest_file(app, candidate.path, collection=collection, actor=actor, report=report, step=step)
+            doc_id = doc_id_for(candidate.path) if doc_id_for else None
+            outcome = ingest_file(
+                app, candidate.path, collection=collection, actor=actor, report=report, step=step, doc_id=doc_id
+            )
         except (IngestError, LoadError) as error:
             _failed(app, report, actor, collection, candidate.path, str(error))
             step("failed")

@@ -415,7 +415,7 @@ def test_browser_admin_upload_ingests_and_deletes_the_original(visit: Any, web: 
     assert "meal_rules.txt" in v.page.inner_text("#ingest-results")
     stored = web.app.catalog.list_active(["finance"])
     uploaded = next(d for d in stored if d.source.endswith("meal_rules.txt"))
-    assert uploaded.chunk_count >= 1
+    assert uploaded.chunk_count >= 1 and uploaded.doc_id == "upload:meal_rules.txt"
     leftovers = [p for p in web.ctx.settings.tmp_dir.rglob("meal_rules.txt")]
     assert leftovers == [], "uploaded originals must be deleted once ingested"
     v.tab("Settings").click()

@@ -1,8 +1,8 @@
 """Documents: upload and ingest, the list of the user's documents, open one (audited), delete (admins).
 
 Uploads arrive in Gradio's temporary folder under APPLIANCE_HOME/tmp, are moved to
-tmp/uploads/COLLECTION/NAME (so a file uploaded again under the same name becomes a new
-version of the same document), ingested, and deleted. They are never served back: the
+tmp/uploads/COLLECTION/NAME, ingested as document `upload:NAME` (so a file uploaded again
+under the same name becomes a new version of the same document), and deleted. They are never served back: the
 session gate refuses Gradio's file route.
 """
 
@@ -120,7 +120,14 @@ def build(ctx: WebContext) -> Page:
             def step(event: Progress) -> None:
                 tracker((event.file_index - 1, event.file_count), desc=f"{event.stage} {Path(event.path).name}")
 
-            report = ingest_paths(ctx.app, staged, collection=collections[0], actor=user.actor, progress=step)
+            report = ingest_paths(
+                ctx.app,
+                staged,
+                collection=collections[0],
+                actor=user.actor,
+                progress=step,
+                doc_id_for=lambda path: f"upload:{path.name}",
+            )
         finally:
             for path in staged:
                 path.unlink(missing_ok=True)
