@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.bench_ask import best_f1, format_report, normalize_answer, run_ask_bench, select_squad
+from appliance.bench_ask import format_report, run_ask_bench
+from appliance.qa_datasets import SquadItem, load_docugami, select_balanced, select_squad
+from appliance.qa_scoring import best_f1, normalize_answer
 from tests.conftest import EVAL
 
 SQUAD = EVAL / "qa" / "haystack_squad2_dev_small.json"
@@ -49,8 +51,6 @@ def test_bench_ask_on_a_few_squad_questions(settings, models) -> None:  # type: 
 
 
 def test_select_squad_keeps_the_answerable_unanswerable_mix() -> None:
-    from appliance.bench_ask import SquadItem
-
     items = [SquadItem(str(n), "q", () if n % 3 else ("a",), bool(n % 3), "p.txt") for n in range(12)]
     chosen = select_squad(items, 4)
     assert [i.impossible for i in chosen].count(True) == 2 and [i.impossible for i in chosen].count(False) == 2
@@ -58,8 +58,6 @@ def test_select_squad_keeps_the_answerable_unanswerable_mix() -> None:
 
 
 def test_docugami_questions_cover_only_the_included_pdfs() -> None:
-    from appliance.bench_ask import load_docugami, select_balanced
-
     folder = EVAL / "qa" / "docugami_sec10q"
     if not (folder / "qna_data.csv").is_file():
         pytest.skip(f"Docugami Q&A not found at {folder}")

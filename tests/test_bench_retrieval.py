@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -20,7 +22,8 @@ def test_corpus_chunks_are_unique_spans_of_the_stored_text() -> None:
     assert len(texts) == 300 and len(set(texts)) == 300
     assert all(0 < len(t) <= MAX_CHUNK_CHARS for t in texts)
     for document in documents:
-        assert all(document.text[s.start : s.end] == t for s, t in zip(document.spans, document.chunk_texts()))
+        assert all(a.end < b.start for a, b in pairwise(document.spans))  # no overlap, in order
+        assert all(t == t.strip() for t in document.chunk_texts())
         assert [s.ordinal for s in document.spans] == list(range(len(document.spans)))
 
 
@@ -66,8 +69,8 @@ def test_bench_retrieval_reports_the_figures(settings, models) -> None:  # type:
     assert result["build_seconds"]["total"] > 0 and result["embed_chunks_per_s"] > 0
     assert result["own_text_in_top_k"] == {"queries": 50, "indexed": 1.0, "naive": 1.0}
     assert result["dense_recall_vs_exact"] >= 0.9 and result["hybrid_overlap_with_naive"] >= 0.5
-    assert 0.0 <= result["gold_in_top_k"] <= 1.0 and isinstance(result["target_met"], bool)
+    assert 0.0 <= result["gold_in_top_k"] <= 1.0 and result["target_met"] is None  # judged at 10,000
     report = format_report(result)
     for label in ("question embedding", "dense search", "lexical search (FTS5 BM25)", "fusion (RRF)", "total"):
         assert label in report
-    assert "retrieval p50 under 50 ms" in report and "300 chunks" in report
+    assert "retrieval p50 under 50 ms at 10,000 chunks: not judged" in report and "300 chunks" in report

@@ -78,3 +78,20 @@ def test_chunk_text_is_the_stored_span(app, corpus) -> None:  # type: ignore[no-
     [hit] = search(app, "phishing incident", ["policies"], top_k=1)
     stored = app.catalog.document_text(hit.chunk.document_row)
     assert stored[hit.chunk.start : hit.chunk.end] == hit.chunk.text
+
+
+def test_dense_search_keeps_to_a_small_collection_beside_a_large_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The unfiltered fast path must fall back to the filtered search, never leak the big collection."""
+    from appliance.backends.chroma_store import ChromaVectorStore
+
+    store = ChromaVectorStore(tmp_path / "chroma", "test-model")
+    big = [[1.0, 0.0, 0.0, float(i) / 1000] for i in range(200)]  # all very near the query
+    small = [[0.0, 1.0, 0.0, 0.0], [0.0, 0.9, 0.1, 0.0]]
+    metadata = lambda collection, i: {"collection": collection, "document_row": i, "doc_id": str(i)}  # noqa: E731
+    store.upsert([f"b{i}" for i in range(200)], big, ["x"] * 200, [metadata("big", i) for i in range(200)])
+    store.upsert(["s0", "s1"], small, ["y", "y"], [metadata("small", 900), metadata("small", 901)])
+    query = [1.0, 0.0, 0.0, 0.0]
+    only_small = store.query(query, 5, ["small"])
+    assert {hit.chunk_id for hit in only_small} == {"s0", "s1"}
+    assert all(hit.metadata["collection"] == "big" for hit in store.query(query, 5, ["big"]))
+    assert len(store.query(query, 5, ["big", "small"])) == 5

@@ -10,6 +10,7 @@ from typing import Any
 from appliance.ports import MetadataValue, VectorHit
 
 _PAGE = 1000
+_OVERFETCH = 2  # unfiltered neighbours fetched per wanted hit before falling back to the filtered search
 
 
 def collection_name(model_id: str) -> str:
@@ -71,11 +72,22 @@ class ChromaVectorStore:
         return int(self._collection.count())
 
     def query(self, embedding: Sequence[float], top_k: int, collections: Sequence[str]) -> list[VectorHit]:
+        """The top_k nearest vectors in the given collections, never one from another collection."""
         if not collections:
             return []
-        where: dict[str, Any] = {"collection": {"$in": list(collections)}}
+        # Chroma's metadata-filtered search costs about 30 ms at 10,000 vectors on 2 cores, the plain HNSW
+        # search about 2 ms. When the plain search's 2 x top_k neighbours hold top_k in the allowed
+        # collections, those are the filtered answer; otherwise (a small collection) ask with the filter.
+        allowed = set(collections)
+        nearest = self._query(embedding, top_k * _OVERFETCH, None)
+        kept = [hit for hit in nearest if hit.metadata.get("collection") in allowed]
+        if len(kept) >= top_k:
+            return kept[:top_k]
+        return self._query(embedding, top_k, {"collection": {"$in": list(collections)}})
+
+    def _query(self, embedding: Sequence[float], n: int, where: dict[str, Any] | None) -> list[VectorHit]:
         result = self._collection.query(
-            query_embeddings=[list(embedding)], n_results=top_k, where=where, include=["metadatas", "distances"]
+            query_embeddings=[list(embedding)], n_results=n, where=where, include=["metadatas", "distances"]
         )
         ids = (result.get("ids") or [[]])[0]
         distances = (result.get("distances") or [[]])[0]
