@@ -7,7 +7,7 @@ DEMO_HOME ?= $(CURDIR)/.demo-home
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install system-deps demo test test-fast lint lock clean
+.PHONY: install system-deps demo test test-fast lint lock clean wheelhouse offline-test
 
 install: $(VENV)/.installed
 
@@ -19,10 +19,11 @@ $(VENV)/.installed: requirements/lock.txt requirements/nodeps.txt pyproject.toml
 	touch $@
 
 # Debian packages some tests need (root): strace (egress proof), chromium (browser tests),
-# postgresql (audit database tests). Tests that need a missing one skip and name it.
+# postgresql (audit database tests), shellcheck and nginx-light (deploy/ tests). Tests that need a missing
+# one skip and name it.
 system-deps:
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends strace chromium postgresql
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends strace chromium postgresql shellcheck nginx-light
 
 # Ingest the demo corpus, then serve the web UI with a demo admin (password printed, or APPLIANCE_DEMO_PASSWORD).
 demo: install
@@ -34,6 +35,16 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
+
+# The air-gapped bundle (deploy/README.md): every locked wheel, a portable llama-cpp-python wheel,
+# torch's CPU build, the appliance's own wheel and a manifest, in offline_wheels/.
+wheelhouse:
+	deploy/build-wheelhouse.sh --python $(PYTHON)
+
+# Build a bundle, install it with no network (unshare -n), self-test, back up and restore, install
+# again over it and find the data kept. About 7 minutes here; also part of make test.
+offline-test: install
+	$(BIN)/python -m pytest -m offline_install -s
 
 lint: install
 	$(BIN)/ruff check appliance ingestion ui tests deploy

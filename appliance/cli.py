@@ -22,6 +22,7 @@ from appliance.cli_serve import add_serve_command, cmd_serve
 from appliance.cli_users import add_user_commands, cmd_users
 from appliance.collection_names import DEFAULT_COLLECTION
 from appliance.offline import apply_offline_environment
+from appliance.selftest import add_selftest_command, cmd_selftest
 from appliance.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -76,6 +77,7 @@ def parser() -> argparse.ArgumentParser:
     add_user_commands(commands)
     add_backup_commands(commands)
     add_serve_command(commands)
+    add_selftest_command(commands)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures against a naive baseline")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True)
@@ -387,6 +389,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "backup": lambda args, settings: cmd_backup(args, settings, _run, CommandError),
     "restore": lambda args, settings: cmd_restore(args, settings, CommandError),
     "serve": lambda args, settings: cmd_serve(args, settings, CommandError),
+    "selftest": cmd_selftest,
 }
 
 

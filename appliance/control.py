@@ -125,6 +125,8 @@ def _peer_actor(connection: socket.socket) -> Actor:
 def call_service(settings: Settings, command: str, args: Mapping[str, Any], on_event: OnEvent) -> Any:
     """Run a store command in the running service; ServiceUnavailable when none listens."""
     path = socket_path(settings)
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:  # no service can listen there (it refuses to start)
+        raise ServiceUnavailable(f"{path} is too long for a Unix socket")
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         client.connect(str(path))
