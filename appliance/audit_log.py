@@ -28,6 +28,7 @@ from appliance.settings import Settings
 from appliance.signing import Signer, load_or_create_signer
 
 EVENT_COLUMNS = "seq, ts_ms, actor, role, action, subject, details, prev_hash, hash"
+_EVENT_FIELDS = ("seq", "ts_ms", "actor", "role", "action", "subject", "details_text", "prev_hash", "hash")
 _INSERT = text(
     "INSERT INTO audit_events (seq, ts_ms, actor, role, action, subject, details, prev_hash, hash) "
     "VALUES (:seq, :ts_ms, :actor, :role, :action, :subject, :details, :prev_hash, :hash)"
@@ -128,37 +129,18 @@ class ChainWriter:
 
 
 def row_to_event(row: Any) -> dict[str, Any]:
-    """A database row as the event dict the chain functions expect."""
-    seq, ts_ms, actor, role, action, subject, details, prev_hash, hash_ = row
-    return {
-        "seq": seq,
-        "ts_ms": ts_ms,
-        "actor": actor,
-        "role": role,
-        "action": action,
-        "subject": subject,
-        "details": json.loads(details),
-        "prev_hash": prev_hash,
-        "hash": hash_,
-    }
-
-
-MAX_SAFE_INTEGER = 2**53 - 1  # RFC 8785 numbers are IEEE doubles: larger integers would be rounded
+    """A database row as the event dict the chain functions expect (details parsed)."""
+    event = _row_with_text(row)
+    event["details"] = json.loads(event.pop("details_text"))
+    return event
 
 
 def _row_with_text(row: Any) -> dict[str, Any]:
-    seq, ts_ms, actor, role, action, subject, details, prev_hash, hash_ = row
-    return {
-        "seq": seq,
-        "ts_ms": ts_ms,
-        "actor": actor,
-        "role": role,
-        "action": action,
-        "subject": subject,
-        "details_text": details,
-        "prev_hash": prev_hash,
-        "hash": hash_,
-    }
+    """A database row as an event dict whose details stay the stored canonical text."""
+    return dict(zip(_EVENT_FIELDS, row, strict=True))
+
+
+MAX_SAFE_INTEGER = 2**53 - 1  # RFC 8785 numbers are IEEE doubles: larger integers would be rounded
 
 
 def plain_json(value: Any) -> Any:
