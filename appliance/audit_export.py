@@ -24,6 +24,7 @@ from appliance.actors import Actor
 from appliance.audit_chain import BUNDLE_FORMAT, canonical_bytes
 from appliance.audit_log import AuditLog
 from appliance.audit_search import AuditFilter, iso_time
+from appliance.file_digest import file_sha256
 
 CSV_COLUMNS = ("seq", "ts_ms", "time_utc", "actor", "role", "action", "subject", "details", "prev_hash", "hash")
 CANONICAL_FORM = (
@@ -59,7 +60,7 @@ def export_bundle(log: AuditLog, out: Path, selection: AuditFilter, actor: Actor
         os.replace(temporary, out)
     finally:
         temporary.unlink(missing_ok=True)
-    digest = _sha256_file(out)
+    digest = file_sha256(out)
     log.record(
         actor,
         "audit.export",
@@ -159,11 +160,3 @@ def _csv_head(event: dict[str, Any]) -> list[Any]:
 
 def _filters_json(selection: AuditFilter) -> dict[str, Any]:
     return {k: v for k, v in selection.__dict__.items() if v is not None}
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -11,7 +11,6 @@ current state, and sets aside what it replaces rather than deleting it.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -28,6 +27,7 @@ from typing import BinaryIO
 from appliance.app import Appliance
 from appliance.audit_log import database_url
 from appliance.backup_crypto import Sealing, decrypt_stream, encrypt_stream
+from appliance.file_digest import file_sha256
 from appliance.settings import CONFIG_FILE_NAME, Settings
 
 MANIFEST = "manifest.json"
@@ -56,7 +56,7 @@ def write_backup(app: Appliance, out: Path, sealing: Sealing) -> BackupSummary:
     with tempfile.TemporaryDirectory(dir=settings.tmp_dir, prefix="backup-") as staging_name:
         staging = Path(staging_name)
         notes = _snapshot(app, staging)
-        files = {str(p.relative_to(staging)): _sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
+        files = {str(p.relative_to(staging)): file_sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
         manifest = {
             "format": "appliance-snapshot/1",
             "created_ms": int(time.time() * 1000),
@@ -126,7 +126,7 @@ def restore_backup(source: Path, settings: Settings, sealing: Sealing, *, replac
         manifest = json.loads((staging / MANIFEST).read_text())
         for name, digest in manifest["files"].items():
             path = staging / name
-            if not path.is_file() or _sha256(path) != digest:
+            if not path.is_file() or file_sha256(path) != digest:
                 raise RestoreError(f"{source}: {name} does not match its sha256 in the backup manifest")
         notes = list(manifest.get("notes", []))
         if present:
@@ -192,11 +192,3 @@ class _tar_stream:
 
     def __exit__(self, *exc: object) -> None:
         self._file.close()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -7,12 +7,12 @@ next file in a thread while the current one was redacted and embedded gained not
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from appliance.file_digest import file_sha256
 from appliance.redaction import TextPart
 from appliance.settings import IngestSettings
 from ingestion.loaders import loader_for
@@ -46,15 +46,6 @@ def load_limits(settings: IngestSettings) -> LoadLimits:
         max_pages=settings.max_pages,
         max_rows=settings.max_rows,
     )
-
-
-def file_sha256(path: Path) -> str:
-    """Streaming sha256 of a file's bytes: the identity of a document version."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_source(path: Path, settings: IngestSettings, is_stored: Callable[[str], bool]) -> SourceFile:

