@@ -21,9 +21,9 @@ import numpy as np
 from appliance.app import Appliance
 from appliance.catalog import NewDocument, chunk_id_for
 from appliance.chunking import ChunkSpan, chunk_sections, sentence_spans
-from appliance.ports import MetadataValue
 from appliance.qa_datasets import load_squad
 from appliance.redaction import Section
+from ingestion.pipeline import chunk_metadata
 
 Progress = Callable[[str], None]
 
@@ -125,25 +125,6 @@ def collect_corpus(eval_dir: Path, chunks: int) -> list[CorpusDocument]:
     return documents
 
 
-def _metadata(doc: NewDocument, row_id: int, span: ChunkSpan) -> dict[str, MetadataValue]:
-    """The same vector metadata ingestion writes for a chunk."""
-    metadata: dict[str, MetadataValue] = {
-        "document_row": row_id,
-        "doc_id": doc.doc_id,
-        "version": doc.version,
-        "sha256": doc.sha256,
-        "collection": doc.collection,
-        "policy_hash": doc.policy_hash,
-        "embedding_model": doc.embedding_model,
-        "chunk_index": span.ordinal,
-        "start": span.start,
-        "end": span.end,
-    }
-    if span.page is not None:
-        metadata["page"] = span.page
-    return metadata
-
-
 @dataclass
 class IndexedCorpus:
     """What was written: chunk ids, texts and unit vectors in one order, and the time each step took."""
@@ -186,7 +167,7 @@ def index_corpus(app: Appliance, documents: Sequence[CorpusDocument], collection
         )
         row_id = app.catalog.insert_pending(new, document.sections, document.spans)
         ids = [chunk_id_for(row_id, s.ordinal) for s in document.spans]
-        app.vectors.upsert(ids, vectors, chunk_texts, [_metadata(new, row_id, s) for s in document.spans])
+        app.vectors.upsert(ids, vectors, chunk_texts, [chunk_metadata(new, row_id, s) for s in document.spans])
         app.catalog.activate(row_id)
         index_seconds += time.perf_counter() - started
         chunk_ids += ids

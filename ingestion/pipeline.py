@@ -223,7 +223,7 @@ def _store(
     with app.store_writes:
         row_id = app.catalog.insert_pending(document, redacted.sections, spans)
         ids = [chunk_id_for(row_id, s.ordinal) for s in spans]
-        metadatas = [_chunk_metadata(document, row_id, s) for s in spans]
+        metadatas = [chunk_metadata(document, row_id, s) for s in spans]
         app.vectors.upsert(ids, vectors, [redacted.text[s.start : s.end] for s in spans], metadatas)
         superseded = app.catalog.activate(row_id)
         if superseded:
@@ -231,7 +231,8 @@ def _store(
             app.catalog.purge(superseded)
 
 
-def _chunk_metadata(document: NewDocument, row_id: int, span: ChunkSpan) -> dict[str, MetadataValue]:
+def chunk_metadata(document: NewDocument, row_id: int, span: ChunkSpan) -> dict[str, MetadataValue]:
+    """The metadata stored with a chunk's vector: its identity and where it sits in the document."""
     metadata: dict[str, MetadataValue] = {
         "document_row": row_id,
         "doc_id": document.doc_id,
