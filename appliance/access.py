@@ -8,9 +8,6 @@ look inside the collections they are given.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -90,37 +87,6 @@ def _mask_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparsable URL is shown as nothing rather than leaked
         return "***"
-
-
-class LoginThrottle:
-    """Failed sign-ins per client address in a sliding window; over the limit, sign-in is refused.
-
-    The user directory already locks an account after repeated failures; this also slows
-    someone trying many user names from one address.
-    """
-
-    def __init__(self, max_failures: int = 20, window_seconds: float = 900.0) -> None:
-        self.max_failures = max_failures
-        self.window_seconds = window_seconds
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allowed(self, origin: str) -> bool:
-        """Whether `origin` may try to sign in now."""
-        with self._lock:
-            return len(self._recent(origin)) < self.max_failures
-
-    def failed(self, origin: str) -> None:
-        """Count one failed sign-in from `origin`."""
-        with self._lock:
-            self._recent(origin).append(time.monotonic())
-
-    def _recent(self, origin: str) -> deque[float]:
-        times = self._failures.setdefault(origin, deque())
-        cutoff = time.monotonic() - self.window_seconds
-        while times and times[0] < cutoff:
-            times.popleft()
-        return times
 
 
 def proxy_user(

@@ -42,6 +42,7 @@ class Answer:
     citations: list[dict[str, Any]] = field(default_factory=list)
     retrieved: list[dict[str, Any]] = field(default_factory=list)
     dropped_quotes: int = 0
+    recall_timed_out: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
     model: str = ""
     adapter: str | None = None
@@ -92,6 +93,7 @@ def _audit_details(app: Appliance, answer: Answer, collections: Sequence[str]) -
         adapter=answer.adapter,
         adapter_sha256=None,
         timings_ms=answer.timings_ms,
+        recall_timed_out=answer.recall_timed_out,
     )
 
 
@@ -136,7 +138,7 @@ def _answer(
     clock.lap("retrieve")
     ranked = _rank_candidates(app, redacted, question_vector, candidate_sentences([h.chunk for h in hits]))
     relevant = [c for c, score in ranked if score >= settings.min_relevance][: settings.max_candidates]
-    chosen, dropped = _recall(app, redacted, relevant, settings.max_quotes)
+    chosen, dropped, timed_out = _recall(app, redacted, relevant, settings.max_quotes)
     rank = {(e.chunk.document_row, e.start): i for i, e in enumerate(relevant)}
     chosen.sort(key=lambda e: rank.get((e.chunk.document_row, e.start), len(rank)))  # most relevant first
     kind: Literal["recalled", "extractive", "none"] = "recalled"
@@ -151,6 +153,7 @@ def _answer(
         evidence=kind,
         refused=not chosen,
         dropped_quotes=dropped,
+        recall_timed_out=timed_out,
         retrieved=[_retrieved_json(h) for h in hits],
         model=generator.model_id,
         question_redacted=redacted,
@@ -194,10 +197,15 @@ def _rank_candidates(
     return sorted(scored, key=lambda item: -item[1])
 
 
-def _recall(app: Appliance, question: str, candidates: list[Evidence], max_quotes: int) -> tuple[list[Evidence], int]:
-    """The model picks candidate ids under a schema; each pick is re-located verbatim in its chunk."""
+def _recall(
+    app: Appliance, question: str, candidates: list[Evidence], max_quotes: int
+) -> tuple[list[Evidence], int, bool]:
+    """The model picks candidate ids under a schema; each pick is re-located verbatim in its chunk.
+
+    Returns the picks, how many were dropped, and whether the time limit cut the model off.
+    """
     if not candidates:
-        return [], 0
+        return [], 0, False
     ids = list(range(1, len(candidates) + 1))
     schema = {
         "type": "object",
@@ -205,12 +213,17 @@ def _recall(app: Appliance, question: str, candidates: list[Evidence], max_quote
         "required": ["ids"],
     }
     result = app.generator.chat(
-        recall_messages(question, [c.text for c in candidates]), max_tokens=48, json_schema=schema
+        recall_messages(question, [c.text for c in candidates]),
+        max_tokens=48,
+        json_schema=schema,
+        deadline_seconds=app.settings.answering.recall_seconds,
     )
+    if result.timed_out:  # a partial pick is no pick: the extractive fallback answers instead
+        return [], 0, True
     try:
         picked = json.loads(result.text).get("ids", [])
     except (json.JSONDecodeError, AttributeError):
-        return [], 0
+        return [], 0, False
     chosen: list[Evidence] = []
     dropped = 0
     for number in dict.fromkeys(p for p in picked if isinstance(p, int)):
@@ -222,7 +235,7 @@ def _recall(app: Appliance, question: str, candidates: list[Evidence], max_quote
             dropped += 1
         else:
             chosen.append(located)
-    return chosen[:max_quotes], dropped
+    return chosen[:max_quotes], dropped, False
 
 
 def _compose_with_model(app: Appliance) -> bool:

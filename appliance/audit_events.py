@@ -74,6 +74,7 @@ def ask_details(
     adapter: str | None,
     adapter_sha256: str | None,
     timings_ms: Mapping[str, float],
+    recall_timed_out: bool = False,
 ) -> dict[str, Any]:
     """A question and its answer (both redacted), what was read, what was cited, by which model, how fast."""
     return {
@@ -91,6 +92,7 @@ def ask_details(
             {k: c[k] for k in ("n", "doc_id", "version", "page", "start", "end", "quote")} for c in citations
         ],
         "dropped_quotes": dropped_quotes,
+        "recall_timed_out": recall_timed_out,
         "model": model,
         "model_sha256": model_sha256,
         "adapter": adapter,

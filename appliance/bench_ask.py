@@ -79,11 +79,17 @@ class TimedGenerator:
         temperature: float = 0.0,
         json_schema: Mapping[str, Any] | None = None,
         on_token: Callable[[str], None] | None = None,
+        deadline_seconds: float | None = None,
     ) -> GenerationResult:
         """Delegate, timing the whole call (prompt evaluation included)."""
         started = time.perf_counter()
         result = self._inner.chat(
-            messages, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema, on_token=on_token
+            messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            json_schema=json_schema,
+            on_token=on_token,
+            deadline_seconds=deadline_seconds,
         )
         self.seconds += time.perf_counter() - started
         self.calls += 1

@@ -21,6 +21,7 @@ from appliance.cli_backup import add_backup_commands, cmd_backup, cmd_restore
 from appliance.cli_serve import add_serve_command, cmd_serve
 from appliance.cli_users import add_user_commands, cmd_users
 from appliance.collection_names import DEFAULT_COLLECTION
+from appliance.file_modes import use_private_umask
 from appliance.offline import apply_offline_environment
 from appliance.selftest import add_selftest_command, cmd_selftest
 from appliance.settings import Settings
@@ -107,6 +108,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    use_private_umask()  # before anything is created: APPLIANCE_HOME is owner-only
     args = parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"

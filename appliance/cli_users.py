@@ -1,4 +1,4 @@
-"""`appliance users add|disable|enable|passwd|grant|list`: accounts for the web UI.
+"""`appliance users add|disable|enable|passwd|unlock|grant|list`: accounts for the web UI.
 
 Like the audit commands these work on the appliance database, which several processes may
 write, so they run while the service runs.
@@ -19,7 +19,7 @@ from appliance.settings import Settings
 
 def add_user_commands(commands: Any) -> None:
     """Register `users` and its subcommands on the root parser's subparsers."""
-    users = commands.add_parser("users", help="web UI accounts: add, disable, passwd, grant, list")
+    users = commands.add_parser("users", help="web UI accounts: add, disable, passwd, unlock, grant, list")
     sub = users.add_subparsers(dest="users_command", required=True)
     add = sub.add_parser("add", help="create an account")
     add.add_argument("name")
@@ -31,6 +31,7 @@ def add_user_commands(commands: Any) -> None:
     passwd = sub.add_parser("passwd", help="set a new password")
     passwd.add_argument("name")
     passwd.add_argument("--password-stdin", action="store_true")
+    sub.add_parser("unlock", help="lift a lock-out after failed sign-ins now").add_argument("name")
     grant = sub.add_parser("grant", help="give (or with --revoke take away) collections")
     grant.add_argument("name")
     grant.add_argument("collections", nargs="+", metavar="COLLECTION")
@@ -60,7 +61,10 @@ def cmd_users(args: argparse.Namespace, settings: Settings, error: type[Exceptio
             print(f"{args.users_command}d {args.name}")
         elif args.users_command == "passwd":
             directory.set_password(args.name, _password(args, error), by=operator)
-            print(f"password changed for {args.name}")
+            print(f"password changed for {args.name}; their web sessions have ended")
+        elif args.users_command == "unlock":
+            directory.unlock(args.name, by=operator)
+            print(f"unlocked {args.name}")
         elif args.users_command == "grant":
             user = directory.grant(args.name, args.collections, by=operator, revoke=args.revoke)
             print(f"{user.name}: collections {', '.join(user.collections) or 'none'}")

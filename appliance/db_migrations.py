@@ -55,6 +55,14 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        3,
+        "users: session epoch (a new password ends old sessions), growing lock-out back-off",
+        [
+            "ALTER TABLE users ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE users ADD COLUMN lock_count INTEGER NOT NULL DEFAULT 0",
+        ],
+    ),
 ]
 
 _CREATE_LEDGER = (

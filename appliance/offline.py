@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from appliance.file_modes import make_private_home
+
 # Values forced on every run: each closes a known way a library reaches the internet.
 OFFLINE_SWITCHES: dict[str, str] = {
     "HF_HUB_OFFLINE": "1",  # Hugging Face hub: never download models or tokenizers
@@ -58,7 +60,8 @@ def thread_limits(threads: int) -> dict[str, str]:
 
 
 def apply_offline_environment(home: Path, threads: int | None = None) -> None:
-    """Set the offline switches, caches under `home` and thread limits; idempotent."""
+    """Set the offline switches, caches under `home` (made owner-only if new) and thread limits; idempotent."""
+    make_private_home(home)
     os.environ.update(OFFLINE_SWITCHES)
     os.environ.update(cache_locations(home))
     if threads is not None:

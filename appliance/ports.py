@@ -101,6 +101,8 @@ class GenerationResult:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    # True when the reply was cut short by the caller's time limit (deadline_seconds).
+    timed_out: bool = False
 
 
 class Generator(Protocol):
@@ -124,8 +126,13 @@ class Generator(Protocol):
         temperature: float = 0.0,
         json_schema: Mapping[str, Any] | None = None,
         on_token: Callable[[str], None] | None = None,
+        deadline_seconds: float | None = None,
     ) -> GenerationResult:
-        """The assistant's reply; `json_schema` constrains it, `on_token` receives it piece by piece."""
+        """The assistant's reply; `json_schema` constrains it, `on_token` receives it piece by piece.
+
+        With `deadline_seconds`, generation stops at the first token after that much time
+        (the prompt itself is always evaluated whole) and the result says `timed_out`.
+        """
         ...
 
     def warm_up(self) -> None:

@@ -104,6 +104,12 @@ class AnsweringSettings(BaseModel):
         8, ge=1, le=40, description="Most relevant sentences offered to the model to choose evidence from."
     )
     max_quotes: int = Field(3, ge=1, le=10, description="Most quotes an answer cites.")
+    recall_seconds: float = Field(
+        20.0,
+        gt=0,
+        le=600,
+        description="Time limit on the model's evidence step (it holds the model, so everyone else waits); past it the most relevant sentences are used instead (evidence: extractive).",
+    )
     min_relevance: float = Field(
         0.45,
         ge=-1.0,
@@ -297,10 +303,16 @@ class WebSettings(BaseModel):
         30.0, gt=0, le=1440, description="A web session ends after this many minutes without a request."
     )
     ask_concurrency: int = Field(
-        1,
+        8,
         ge=1,
         le=64,
-        description="Questions answered at the same time; the model host generates one answer at a time, so more only queue inside it.",
+        description="Questions handled at the same time: retrieval runs in parallel, the model writes one answer at a time and the rest wait for it; beyond this, questions wait in the queue.",
+    )
+    questions_per_user: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Questions one user may have waiting or being answered at once; one more is refused with a message, so nobody can keep everyone else waiting.",
     )
     queue_size: int = Field(
         64,
@@ -318,7 +330,7 @@ class WebSettings(BaseModel):
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
-        description="Addresses of the reverse proxies whose trusted_proxy_header is believed; from any other address the header is ignored.",
+        description="Addresses of the reverse proxies the service trusts: their trusted_proxy_header is believed, and the client address they report (X-Real-IP, else the rightmost X-Forwarded-For entry) is what sign-in throttling counts; from any other address both headers are ignored.",
     )
 
 

@@ -22,9 +22,13 @@ from appliance.database import reading
 from appliance.passwords import hash_password, password_matches
 from appliance.roles import ALL_COLLECTIONS_ROLES, ASSIGNABLE_ROLES
 
-MAX_FAILED_LOGINS = 5
+# Wrong passwords (from anywhere) before an account is locked. The web service refuses one
+# client address after 5 failures for one name (appliance/login_throttle.py), so locking an
+# account takes several addresses, and a lock is short and grows only while failures go on.
+MAX_FAILED_LOGINS = 10
 SIGN_IN_FAILED = "sign-in failed: wrong user name or password, a disabled account, or too many attempts"
-LOCKOUT_MS = 15 * 60 * 1000
+FIRST_LOCK_MS = 30 * 1000
+LONGEST_LOCK_MS = 15 * 60 * 1000
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
@@ -44,6 +48,8 @@ class UserRecord:
     role: str
     disabled: bool
     collections: tuple[str, ...]
+    # Moves on with every password change; a web session started at another epoch is over.
+    session_epoch: int = 0
 
     @property
     def actor(self) -> Actor:
@@ -82,11 +88,21 @@ class UserDirectory:
         return self.get(name)
 
     def set_password(self, name: str, password: str, *, by: Actor) -> None:
-        """Replace a password (and clear any lockout)."""
+        """Replace a password, end the user's web sessions (in every process) and clear any lock."""
         hashed = hash_password(password)
         self._change(
-            name, by, "users.passwd", {}, "password_hash = :h, failed_logins = 0, locked_until_ms = NULL", {"h": hashed}
+            name,
+            by,
+            "users.passwd",
+            {},
+            "password_hash = :h, session_epoch = session_epoch + 1, failed_logins = 0, locked_until_ms = NULL, "
+            "lock_count = 0",
+            {"h": hashed},
         )
+
+    def unlock(self, name: str, *, by: Actor) -> None:
+        """Lift a lock-out now and forget past failures (an admin's answer to a locked-out colleague)."""
+        self._change(name, by, "users.unlock", {}, "failed_logins = 0, locked_until_ms = NULL, lock_count = 0", {})
 
     def set_disabled(self, name: str, disabled: bool, *, by: Actor) -> None:
         """Disable (or re-enable) an account; a disabled user cannot sign in."""
@@ -123,70 +139,80 @@ class UserDirectory:
     def list(self, names: Sequence[str] | None = None) -> list[UserRecord]:
         """All users (or those named), with their collections."""
         with reading(self._engine) as conn:
-            rows = conn.execute(text("SELECT name, role, disabled FROM users ORDER BY name")).all()
+            rows = conn.execute(text("SELECT name, role, disabled, session_epoch FROM users ORDER BY name")).all()
             grants = conn.execute(text("SELECT user_name, collection FROM user_collections ORDER BY collection")).all()
         by_user: dict[str, list[str]] = {}
         for user_name, collection in grants:
             by_user.setdefault(user_name, []).append(collection)
         return [
-            UserRecord(name, role, bool(disabled), tuple(by_user.get(name, ())))
-            for name, role, disabled in rows
+            UserRecord(name, role, bool(disabled), tuple(by_user.get(name, ())), int(epoch))
+            for name, role, disabled, epoch in rows
             if names is None or name in names
         ]
 
     def authenticate(self, name: str, password: str, *, origin: str = "") -> UserRecord:
-        """The user, if the password is right and the account usable; every attempt is audited."""
+        """The user, if the password is right and the account usable; every attempt is audited.
+
+        Every attempt costs exactly one scrypt check, whether the name is unknown, the account
+        locked or disabled, or the password wrong: the time of an answer tells nothing.
+        """
         with reading(self._engine) as conn:
             row = conn.execute(
                 text("SELECT password_hash, disabled, locked_until_ms FROM users WHERE name = :n"), {"n": name}
             ).first()
+        matches = password_matches(password, row[0] if row is not None else _dummy_hash())
         now = _now_ms()
         if row is None:
-            password_matches(password, _dummy_hash())  # same work as a real check: no timing oracle
             self._audit.record(
                 Actor("anonymous", "none"), "login.failure", details={"reason": "unknown user", "origin": origin}
             )
             raise LoginFailed(SIGN_IN_FAILED)
-        stored, disabled, locked_until = row
-        if locked_until is not None and locked_until > now:
-            self._audit.record(
-                Actor(f"user:{name}", "none"),
-                "login.failure",
-                subject=name,
-                details={"reason": "locked", "origin": origin},
-            )
-            raise LoginFailed(SIGN_IN_FAILED)
-        if not password_matches(password, stored):
+        _, disabled, locked_until = row
+        refusal = "locked" if locked_until is not None and locked_until > now else None
+        if refusal is None and not matches:
             self._failed(name, now, origin)
             raise LoginFailed(SIGN_IN_FAILED)
-        if disabled:
+        refusal = refusal or ("disabled" if disabled else None)
+        if refusal is not None:
             self._audit.record(
                 Actor(f"user:{name}", "none"),
                 "login.failure",
                 subject=name,
-                details={"reason": "disabled", "origin": origin},
+                details={"reason": refusal, "origin": origin},
             )
             raise LoginFailed(SIGN_IN_FAILED)
         user = self.get(name)
         with self._audit.appending() as writer:
             writer.conn.execute(
-                text("UPDATE users SET failed_logins = 0, locked_until_ms = NULL WHERE name = :n"), {"n": name}
+                text("UPDATE users SET failed_logins = 0, locked_until_ms = NULL, lock_count = 0 WHERE name = :n"),
+                {"n": name},
             )
             writer.append(user.actor, "login.success", name, {"origin": origin})
         return user
 
+    def seconds_locked(self, name: str) -> float:
+        """How much longer `name` stays locked out (0 when it is not)."""
+        with reading(self._engine) as conn:
+            until = conn.execute(text("SELECT locked_until_ms FROM users WHERE name = :n"), {"n": name}).scalar()
+        return max(0.0, ((until or 0) - _now_ms()) / 1000)
+
     def _failed(self, name: str, now: int, origin: str) -> None:
         with self._audit.appending() as writer:
-            count = (
-                writer.conn.execute(text("SELECT failed_logins FROM users WHERE name = :n"), {"n": name}).scalar_one()
-                + 1
-            )
-            locked = now + LOCKOUT_MS if count >= MAX_FAILED_LOGINS else None
+            count, locks = writer.conn.execute(
+                text("SELECT failed_logins, lock_count FROM users WHERE name = :n"), {"n": name}
+            ).one()
+            count += 1
+            locked = None
+            if count >= MAX_FAILED_LOGINS:
+                locked = now + min(FIRST_LOCK_MS * 2**locks, LONGEST_LOCK_MS)
+                locks += 1
             writer.conn.execute(
-                text("UPDATE users SET failed_logins = :c, locked_until_ms = :l WHERE name = :n"),
-                {"c": 0 if locked else count, "l": locked, "n": name},
+                text("UPDATE users SET failed_logins = :c, locked_until_ms = :l, lock_count = :k WHERE name = :n"),
+                {"c": 0 if locked else count, "l": locked, "k": locks, "n": name},
             )
             details = {"reason": "wrong password", "origin": origin, "locked": locked is not None}
+            if locked is not None:
+                details["locked_seconds"] = (locked - now) // 1000
             writer.append(Actor(f"user:{name}", "none"), "login.failure", name, details)
 
     def _change(self, name: str, by: Actor, action: str, details: dict, assignments: str, params: dict) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+os.umask(0o077)  # as every entry point of the appliance does (appliance/file_modes.py)
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="appliance-test-home-"))
 atexit.register(shutil.rmtree, SESSION_HOME, True)
 os.environ["APPLIANCE_HOME"] = str(SESSION_HOME)

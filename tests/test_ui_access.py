@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from appliance.access import LoginThrottle, authorize, proxy_user, settings_view, usable_collections
+from appliance.access import authorize, proxy_user, settings_view, usable_collections
 from appliance.audit_log import open_audit_log
+from appliance.login_throttle import LoginThrottle, client_address
 from appliance.roles import Forbidden, Permission
 from appliance.settings import Settings, WebSettings
 from appliance.users import UserDirectory, UserRecord
@@ -62,15 +63,29 @@ def test_sessions_expire_and_cookies_are_signed() -> None:
     assert short.resolve(cookie) is None  # past its lifetime
     store = SessionStore(3600, 3600)
     first, second = store.create("ana"), store.create("ana")
-    assert store.end_user("ana") == 2 and store.resolve(first) is None and store.resolve(second) is None
+    assert len(store.end_user("ana")) == 2 and store.resolve(first) is None and store.resolve(second) is None
 
 
-def test_login_throttle_per_address() -> None:
-    throttle = LoginThrottle(max_failures=3, window_seconds=60)
+def test_login_throttle_per_address_and_per_address_and_name() -> None:
+    throttle = LoginThrottle(per_address=5, per_address_and_name=3, window_seconds=60)
     for _ in range(3):
-        assert throttle.allowed("10.0.0.5")
-        throttle.failed("10.0.0.5")
-    assert not throttle.allowed("10.0.0.5") and throttle.allowed("10.0.0.6")
+        assert throttle.allowed("10.0.0.5", "ana")
+        throttle.failed("10.0.0.5", "ana")
+    assert not throttle.allowed("10.0.0.5", "ana")
+    assert throttle.allowed("10.0.0.5", "ben") and throttle.allowed("10.0.0.6", "ana")
+    for _ in range(2):
+        throttle.failed("10.0.0.5", "ben")
+    assert not throttle.allowed("10.0.0.5", "cy")  # five failures from one address, whatever the names
+    assert throttle.allowed("10.0.0.6", "cy")
+
+
+def test_the_client_address_comes_from_a_trusted_proxy_only() -> None:
+    headers = {"x-forwarded-for": "192.0.2.1, 10.0.0.7"}
+    assert client_address("10.0.0.9", {"x-real-ip": "10.0.0.7"}, ["10.0.0.1"]) == "10.0.0.9"  # not trusted
+    assert client_address("10.0.0.1", {"x-real-ip": "10.0.0.7"}, ["10.0.0.1"]) == "10.0.0.7"
+    assert client_address("10.0.0.1", headers, ["10.0.0.1"]) == "10.0.0.7"  # rightmost: what the proxy saw
+    assert client_address("10.0.0.1", {"x-real-ip": "not an address"}, ["10.0.0.1"]) == "10.0.0.1"
+    assert client_address("10.0.0.1", {}, ["10.0.0.1"]) == "10.0.0.1"
 
 
 def test_proxy_header_only_from_trusted_addresses(settings) -> None:  # type: ignore[no-untyped-def]

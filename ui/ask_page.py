@@ -21,6 +21,7 @@ from ui.page import Page
 
 STREAM_EVERY_SECONDS = 0.1
 MAX_QUESTION_CHARS = 4000
+SHORTENED = f"Your question was shortened to its first {MAX_QUESTION_CHARS:,} characters. "
 
 
 def note(answer: Answer) -> str:
@@ -30,8 +31,11 @@ def note(answer: Answer) -> str:
     if answer.refused:
         return f"No passage in the chosen collection supports an answer. (audit event {answer.audit_seq})"
     count = len(answer.citations)
+    late = " The model's evidence step hit its time limit, so the most relevant passages were used." * bool(
+        answer.recall_timed_out
+    )
     return (
-        f"Answered from {count} verified quotation{'s' if count != 1 else ''} ({answer.evidence}). "
+        f"Answered from {count} verified quotation{'s' if count != 1 else ''} ({answer.evidence}).{late} "
         f"(audit event {answer.audit_seq})"
     )
 
@@ -114,12 +118,15 @@ def build(ctx: WebContext) -> Page:
             raise gr.Error("Type a question first.")
         chosen = collections[:1]
         chosen_mode: Mode = "direct" if mode == "direct" else "rag"
-        for item in stream_answer(ctx, user, question[:MAX_QUESTION_CHARS], chosen, chosen_mode):
-            if isinstance(item, Answer):
-                segments = citation_segments(item.citations, item.retrieved)
-                yield item.answer, note(item), segments, {"seq": item.audit_seq, "collections": chosen}
-            else:
-                yield item, "Answering…", [], gr.skip()
+        told = SHORTENED if len(question) > MAX_QUESTION_CHARS else ""
+        with ctx.questions.hold(user.name):  # a few questions per user at a time, or TooManyQuestions
+            yield "", told + "Waiting for the model…", [], gr.skip()
+            for item in stream_answer(ctx, user, question[:MAX_QUESTION_CHARS], chosen, chosen_mode):
+                if isinstance(item, Answer):
+                    segments = citation_segments(item.citations, item.retrieved)
+                    yield item.answer, told + note(item), segments, {"seq": item.audit_seq, "collections": chosen}
+                else:
+                    yield item, told + "Answering…", [], gr.skip()
 
     def rate(rating: str, correction: str, state: dict[str, Any], request: gr.Request) -> str:
         user, collections = ctx.authorize(request, Permission.FEEDBACK, state.get("collections"), scoped_to=True)

@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance.access import LoginThrottle, authorize_audited, known_collections, scoped
+from appliance.access import authorize_audited, known_collections, scoped
 from appliance.app import Appliance
+from appliance.login_throttle import LoginThrottle
 from appliance.roles import Forbidden, Permission
 from appliance.settings import Settings
 from appliance.users import UserDirectory, UserError, UserRecord
-from ui.sessions import COOKIE_NAME, SessionStore
+from ui.ownership import ReceivedUploads, StreamOwners
+from ui.question_slots import QuestionSlots
+from ui.sessions import COOKIE_NAME, Session, SessionStore
 
 DOWNLOAD_SECONDS = 15 * 60
 
@@ -72,6 +75,13 @@ class WebContext:
     sessions: SessionStore
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     downloads: Downloads = field(default_factory=Downloads)
+    streams: StreamOwners = field(default_factory=StreamOwners)
+    uploads: ReceivedUploads = field(init=False)
+    questions: QuestionSlots = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.uploads = ReceivedUploads(self.gradio_dir)
+        self.questions = QuestionSlots(self.settings.web.questions_per_user)
 
     @property
     def settings(self) -> Settings:
@@ -89,27 +99,50 @@ class WebContext:
     def gradio_dir(self) -> Path:
         return self.settings.tmp_dir / "gradio"
 
-    def session_user(self, cookie: str | None) -> UserRecord | None:
-        """The enabled user whose live session the cookie names, or None."""
+    def signed_in(self, cookie: str | None) -> tuple[Session, UserRecord] | None:
+        """The live session the cookie names and its enabled user, or None.
+
+        The user is read afresh from the database on every request, so a disabled account or a
+        changed password (a new session epoch) ends its sessions at once, whichever process changed it.
+        """
         session = self.sessions.resolve(cookie)
         if session is None:
             return None
         try:
             user = self.directory.get(session.user)
-        except UserError:
+        except UserError:  # the account was removed
+            user = None
+        if user is None or user.disabled:
+            self.end_sessions(self.sessions.end_user(session.user))
             return None
-        if user.disabled:
-            self.sessions.end_user(user.name)
+        if session.epoch != user.session_epoch:  # the password changed after this sign-in
+            self.sessions.end(cookie)
+            self.end_sessions([session])
             return None
-        return user
+        return session, user
+
+    def end_sessions(self, ended: list[Session]) -> None:
+        """Forget what ended sessions owned and delete the files they uploaded but never used."""
+        for session in ended:
+            self.streams.forget_owner(session.id)
+            self.uploads.discard_owner(session.id)
+
+    def session_user(self, cookie: str | None) -> UserRecord | None:
+        """The enabled user whose live session the cookie names, or None."""
+        found = self.signed_in(cookie)
+        return found[1] if found else None
+
+    def session_of(self, request: Any) -> tuple[Session, UserRecord]:
+        """The session and user making a Gradio request (gr.Request); Forbidden when there is none."""
+        cookies = getattr(request, "cookies", None) or {}
+        found = self.signed_in(cookies.get(COOKIE_NAME))
+        if found is None:
+            raise Forbidden("not signed in (or the session has ended): sign in again")
+        return found
 
     def user_for(self, request: Any) -> UserRecord:
         """The signed-in user making a Gradio request (gr.Request); Forbidden when there is none."""
-        cookies = getattr(request, "cookies", None) or {}
-        user = self.session_user(cookies.get(COOKIE_NAME))
-        if user is None:
-            raise Forbidden("not signed in (or the session has ended): sign in again")
-        return user
+        return self.session_of(request)[1]
 
     def authorize(
         self, request: Any, permission: Permission, collections: list[str] | None = None, *, scoped_to: bool = False

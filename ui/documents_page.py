@@ -1,14 +1,16 @@
 """Documents: upload and ingest, the list of the user's documents, open one (audited), delete (admins).
 
-Uploads arrive in Gradio's temporary folder under APPLIANCE_HOME/tmp, are moved to
-tmp/uploads/COLLECTION/NAME, ingested as document `upload:NAME` (so a file uploaded again
-under the same name becomes a new version of the same document), and deleted. They are never served back: the
-session gate refuses Gradio's file route.
+Uploads arrive in Gradio's temporary folder under APPLIANCE_HOME/tmp through its upload
+route, which the gate records per session (ui/ownership.py); the ingest handler accepts only
+those files, once, never a path or URL named in a request. Role and collection are checked
+before a file is read; then it is moved to tmp/uploads/COLLECTION/NAME, ingested as document
+`upload:NAME` (so a file uploaded again under the same name becomes a new version of the same
+document), and deleted, as is a refused or failed upload, at once. Uploads are never served
+back: the gate lists no file route.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +26,7 @@ from ingestion.pipeline import ingest_paths
 from ingestion.report import IngestReport, Progress
 from ui.context import WebContext
 from ui.guard import guarded
+from ui.ownership import delete_uploads
 from ui.page import Page
 
 RESULT_HEADERS = ["file", "result", "chunks", "redactions", "error"]
@@ -35,20 +38,14 @@ def counts(redactions: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(redactions.items())) or "none"
 
 
-def stage_uploads(ctx: WebContext, files: list[str], collection: str) -> list[Path]:
-    """Move uploaded files from Gradio's folder to tmp/uploads/COLLECTION/NAME."""
-    gradio_dir = ctx.gradio_dir.resolve()
+def stage_uploads(ctx: WebContext, files: list[Path], collection: str) -> list[Path]:
+    """Move this session's uploaded files from Gradio's folder to tmp/uploads/COLLECTION/NAME."""
     target = ctx.uploads_dir / collection
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
     staged: list[Path] = []
-    for name in files:
-        source = Path(name).resolve()
-        if not source.is_relative_to(gradio_dir) or not source.is_file():
-            raise Forbidden("files must be sent through the upload form")
+    for source in files:
         destination = target / source.name
         os.replace(source, destination)
-        with contextlib.suppress(OSError):
-            source.parent.rmdir()  # Gradio's per-upload folder, now empty
         staged.append(destination)
     return staged
 
@@ -110,12 +107,20 @@ def build(ctx: WebContext) -> Page:
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - how Gradio asks for progress
     ) -> Any:
-        user, collections = ctx.authorize(request, Permission.INGEST, [collection], scoped_to=True)
-        if not paths:
-            raise gr.Error("Choose one or more files first.")
-        tracker: Callable[..., Any] = progress
-        staged = stage_uploads(ctx, paths, collections[0])
+        session, _ = ctx.session_of(request)
+        named = list(paths or [])
         try:
+            user, collections = ctx.authorize(request, Permission.INGEST, [collection], scoped_to=True)
+        except Forbidden:
+            ctx.uploads.discard(session.id, named)  # a refused upload is deleted at once, unread
+            raise
+        received = ctx.uploads.take(session.id, named)  # only this session's own uploads, once
+        staged: list[Path] = []
+        try:
+            if not received:
+                raise gr.Error("Choose one or more files first.")
+            tracker: Callable[..., Any] = progress
+            staged = stage_uploads(ctx, received, collections[0])
 
             def step(event: Progress) -> None:
                 tracker((event.file_index - 1, event.file_count), desc=f"{event.stage} {Path(event.path).name}")
@@ -128,7 +133,8 @@ def build(ctx: WebContext) -> Page:
                 progress=step,
                 doc_id_for=lambda path: f"upload:{path.name}",
             )
-        finally:
+        finally:  # ingested, refused or failed: no upload outlives its request
+            delete_uploads(received, ctx.uploads.folder)
             for path in staged:
                 path.unlink(missing_ok=True)
         rows = result_rows(report)

@@ -1,8 +1,13 @@
-"""Handlers' expected failures become messages on the page (gr.Error), never tracebacks."""
+"""Handlers' expected failures become messages on the page (gr.Error), never tracebacks.
+
+Gradio renders an error's message as HTML, and messages often carry what the user typed (a
+collection name, a document id), so every message is escaped here, in the one place they pass.
+"""
 
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -12,13 +17,14 @@ from appliance.collection_names import InvalidCollectionName
 from appliance.documents import DocumentNotFound
 from appliance.feedback import FeedbackError
 from appliance.roles import Forbidden
+from ui.question_slots import TooManyQuestions
 
-EXPECTED = (Forbidden, DocumentNotFound, FeedbackError, BadFilter, InvalidCollectionName)
+EXPECTED = (Forbidden, DocumentNotFound, FeedbackError, BadFilter, InvalidCollectionName, TooManyQuestions)
 
 
 def _message(error: Exception) -> str:
     prefix = "Not allowed: " if isinstance(error, Forbidden) else ""
-    return prefix + (" ".join(str(error).split()) or type(error).__name__)
+    return html.escape(prefix + (" ".join(str(error).split()) or type(error).__name__))
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,64 +2,41 @@
 
 Routes: `/` (to the app or the sign-in page), `/login` (GET the form, POST name and
 password), `/logout`, `/downloads/ID` (an audit export, once, for the user who made it),
-and the Gradio app under `/app/`. The gate refuses every request under `/app` without a
-live session (the page, its assets and every Gradio API route alike) and some Gradio
-routes even with one (file serving, monitoring, run history); handlers check role and
-collections again.
+and the Gradio app under `/app/`. The gate (ui/gate.py) passes to Gradio only the routes the
+pages need, with a live session, and binds every stream and upload to the session that made
+it; handlers check role and collections again.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
-from starlette.requests import HTTPConnection
 
 from appliance.access import proxy_user, record_proxy_sign_in
+from appliance.login_throttle import client_address
 from appliance.roles import Permission, allowed
 from appliance.users import LoginFailed
 from ui.context import WebContext
+from ui.gate import MOUNT, SessionGate
 from ui.login_page import login_html
 from ui.sessions import COOKIE_NAME
 
-MOUNT = "/app"
 CSRF_COOKIE = "appliance_login_csrf"
-# Gradio routes nobody needs here: serving files from its cache (uploads must never come
-# back), fetching URLs, monitoring, run history, MCP, live code editing, dev reload.
-BLOCKED = (
-    "/gradio_api/file=",
-    "/file=",
-    "/gradio_api/proxy=",
-    "/proxy=",
-    "/monitoring",
-    "/gradio_api/monitoring",
-    "/gradio_api/runs",
-    "/gradio_api/run-history",
-    "/gradio_api/vibe",
-    "/gradio_api/undo-vibe",
-    "/gradio_api/mcp",
-    "/gradio_api/dev",
-    "/gradio_api/process_recording",
-)
 APP_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; media-src 'self' blob: data:; "
     "worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 def prepare_temp_dirs(ctx: WebContext) -> None:
@@ -80,8 +57,12 @@ def create_web_app(ctx: WebContext) -> Any:
     web = ctx.settings.web
     api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
-    def origin(request: Request) -> str:
+    def peer(request: Request) -> str:
         return request.client.host if request.client else ""
+
+    def origin(request: Request) -> str:
+        """The client's address: the peer, or what a trusted reverse proxy says it saw."""
+        return client_address(peer(request), request.headers, web.trusted_proxies)
 
     def signed_in(request: Request) -> Any:
         return ctx.session_user(request.cookies.get(COOKIE_NAME))
@@ -98,12 +79,12 @@ def create_web_app(ctx: WebContext) -> Any:
         )
 
     def proxy_sign_in(request: Request) -> Response | None:
-        user = proxy_user(web, ctx.directory, request.headers, origin(request))
+        user = proxy_user(web, ctx.directory, request.headers, peer(request))
         if user is None:
             return None
         record_proxy_sign_in(ctx.app.audit, user, origin(request))
         response = RedirectResponse(f"{MOUNT}/", status_code=303)
-        set_session_cookie(response, ctx.sessions.create(user.name))
+        set_session_cookie(response, ctx.sessions.create(user.name, user.session_epoch))
         return response
 
     @api.get("/")
@@ -135,15 +116,15 @@ def create_web_app(ctx: WebContext) -> Any:
         if not expected or not secrets.compare_digest(csrf, expected):
             return RedirectResponse("/login?message=expired", status_code=303)
         where = origin(request)
-        if not ctx.throttle.allowed(where):
+        if not ctx.throttle.allowed(where, name):
             return RedirectResponse("/login?message=busy", status_code=303)
         try:
             user = await _in_thread(lambda: ctx.directory.authenticate(name, password, origin=where))
         except LoginFailed:
-            ctx.throttle.failed(where)
+            ctx.throttle.failed(where, name)
             return RedirectResponse("/login?message=failed", status_code=303)
         response = RedirectResponse(f"{MOUNT}/", status_code=303)
-        set_session_cookie(response, ctx.sessions.create(user.name))
+        set_session_cookie(response, ctx.sessions.create(user.name, user.session_epoch))
         response.delete_cookie(CSRF_COOKIE, path="/login")
         return response
 
@@ -151,6 +132,7 @@ def create_web_app(ctx: WebContext) -> Any:
     def logout(request: Request) -> Response:
         ended = ctx.sessions.end(request.cookies.get(COOKIE_NAME))
         if ended is not None:
+            ctx.end_sessions([ended])
             try:
                 actor = ctx.directory.get(ended.user).actor
                 ctx.app.audit.record(actor, "logout", subject=ended.user, details={"origin": origin(request)})
@@ -183,6 +165,10 @@ def create_web_app(ctx: WebContext) -> Any:
 
     blocks = build_blocks(ctx)
     blocks.queue(default_concurrency_limit=1, max_size=web.queue_size)
+    # Our functions that scripts may call by name (the call route); private ones only through the page's queue.
+    api_names = {
+        fn.api_name for fn in blocks.fns.values() if isinstance(fn.api_name, str) and fn.api_visibility != "private"
+    }
     gr.mount_gradio_app(
         api,
         blocks,
@@ -197,7 +183,7 @@ def create_web_app(ctx: WebContext) -> Any:
         pwa=False,
         max_file_size=f"{ctx.settings.ingest.max_file_mb:g}mb",
     )
-    return SessionGate(api, ctx)
+    return SessionGate(api, ctx, api_names, APP_CSP, PAGE_CSP)
 
 
 async def _in_thread(fn: Callable[[], Any]) -> Any:
@@ -205,73 +191,6 @@ async def _in_thread(fn: Callable[[], Any]) -> Any:
     import anyio.to_thread
 
     return await anyio.to_thread.run_sync(fn)
-
-
-class SessionGate:
-    """ASGI middleware: no session, no Gradio; security headers on every response."""
-
-    def __init__(self, app: Any, ctx: WebContext) -> None:
-        self.app = app
-        self.ctx = ctx
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        path: str = scope.get("path", "")
-        in_app = path == MOUNT or path.startswith(MOUNT + "/")
-        send = _with_headers(send, APP_CSP if in_app else PAGE_CSP)
-        if not in_app:
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        inner = path[len(MOUNT) :]
-        if any(inner.startswith(prefix) for prefix in BLOCKED):
-            await _respond(send, 404, {"detail": "not available"})
-            return
-        user = self.ctx.session_user(HTTPConnection(scope).cookies.get(COOKIE_NAME))
-        if user is None:
-            if scope.get("method") == "GET" and inner in ("", "/"):
-                await _redirect(send, "/login")
-            else:
-                await _respond(send, 401, {"detail": "sign in first"})
-            return
-        if inner.rstrip("/").endswith("/gradio_api/upload") and not allowed(user.role, Permission.INGEST):
-            await _respond(send, 403, {"detail": "not allowed: uploading needs the ingest permission"})
-            return
-        await self.app(scope, receive, send)
-
-
-def _with_headers(send: Send, csp: str) -> Send:
-    extra = [
-        (b"content-security-policy", csp.encode()),
-        (b"x-content-type-options", b"nosniff"),
-        (b"x-frame-options", b"DENY"),
-        (b"referrer-policy", b"no-referrer"),
-    ]
-
-    async def sending(message: MutableMapping[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            names = {name.lower() for name, _ in message.get("headers", [])}
-            message["headers"] = [*message.get("headers", []), *(h for h in extra if h[0] not in names)]
-        await send(message)
-
-    return sending
-
-
-async def _respond(send: Send, status: int, body: dict[str, Any]) -> None:
-    data = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": data})
-
-
-async def _redirect(send: Send, location: str) -> None:
-    headers = [(b"location", location.encode()), (b"content-length", b"0")]
-    await send({"type": "http.response.start", "status": 303, "headers": headers})
-    await send({"type": "http.response.body", "body": b""})
 
 
 class RunningServer:

@@ -23,6 +23,10 @@ class Session:
     user: str
     created: float
     last_seen: float
+    # Not secret: names the session to the gate's ownership records (a digest of the token).
+    id: str = ""
+    # The user's session epoch when it began; a password change moves the epoch on and ends it.
+    epoch: int = 0
 
 
 class SessionStore:
@@ -35,12 +39,13 @@ class SessionStore:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create(self, user: str) -> str:
-        """Start a session for `user`; the value to put in the cookie."""
+    def create(self, user: str, epoch: int = 0) -> str:
+        """Start a session for `user` (at their current session epoch); the value to put in the cookie."""
         token = secrets.token_urlsafe(32)
         now = time.monotonic()
+        session_id = hashlib.sha256(token.encode()).hexdigest()[:32]
         with self._lock:
-            self._sessions[token] = Session(user, now, now)
+            self._sessions[token] = Session(user, now, now, session_id, epoch)
         return f"{token}.{self._sign(token)}"
 
     def resolve(self, cookie: str | None) -> Session | None:
@@ -67,13 +72,11 @@ class SessionStore:
         with self._lock:
             return self._sessions.pop(token, None)
 
-    def end_user(self, user: str) -> int:
-        """End every session of `user` (disabled account); how many ended."""
+    def end_user(self, user: str) -> list[Session]:
+        """End every session of `user` (disabled account, new password); the sessions that ended."""
         with self._lock:
             tokens = [t for t, s in self._sessions.items() if s.user == user]
-            for token in tokens:
-                del self._sessions[token]
-        return len(tokens)
+            return [self._sessions.pop(token) for token in tokens]
 
     def _token(self, cookie: str | None) -> str | None:
         if not cookie or "." not in cookie:

@@ -131,8 +131,13 @@ class LlamaGenerator:
         temperature: float = 0.0,
         json_schema: Mapping[str, Any] | None = None,
         on_token: Callable[[str], None] | None = None,
+        deadline_seconds: float | None = None,
     ) -> GenerationResult:
-        """The assistant's reply, formatted with the GGUF's chat template; one generation at a time."""
+        """The assistant's reply, formatted with the GGUF's chat template; one generation at a time.
+
+        The time limit counts from when this call gets the model, not from when it started
+        waiting for it; tokens are checked against it as they come (streaming internally).
+        """
         if max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")  # llama-cpp-python reads 0 as "until the context is full"
         grammar = schema_grammar(json_schema) if json_schema is not None else None
@@ -150,18 +155,25 @@ class LlamaGenerator:
             # a full pass, so the same question asked twice got a different greedy answer.
             llama.reset()
             started = time.perf_counter()
-            if on_token is None:
+            if on_token is None and deadline_seconds is None:
                 response = llama.create_chat_completion(**request)
                 seconds = time.perf_counter() - started
                 text = response["choices"][0]["message"]["content"] or ""
                 usage = response["usage"]
                 return GenerationResult(text, int(usage["prompt_tokens"]), int(usage["completion_tokens"]), seconds)
             pieces: list[str] = []
-            for chunk in llama.create_chat_completion(**request, stream=True):
+            timed_out = False
+            stream = llama.create_chat_completion(**request, stream=True)
+            for chunk in stream:
                 piece = chunk["choices"][0]["delta"].get("content")
                 if piece:
                     pieces.append(piece)
-                    on_token(piece)
+                    if on_token is not None:
+                        on_token(piece)
+                if deadline_seconds is not None and time.perf_counter() - started > deadline_seconds:
+                    timed_out = True
+                    stream.close()
+                    break
             seconds = time.perf_counter() - started
             text = "".join(pieces)
             # Streaming reports no usage: count by tokenizing the prompt as the chat handler does,
@@ -169,7 +181,7 @@ class LlamaGenerator:
             prompt = self._prompt_formatter(messages=request["messages"]).prompt
             prompt_tokens = len(llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
             completion_tokens = len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-        return GenerationResult(text, prompt_tokens, completion_tokens, seconds)
+        return GenerationResult(text, prompt_tokens, completion_tokens, seconds, timed_out)
 
     def decode_speed(self, n_tokens: int = 64) -> float:
         """Raw llama.cpp decode speed of this model in tokens/s (no template, no grammar): the benchmark's ceiling."""

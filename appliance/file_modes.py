@@ -1,0 +1,65 @@
+"""Owner-only state: the umask every entry point sets, and the check that finds state others can read.
+
+APPLIANCE_HOME holds redacted documents, vectors, the audit log and keys. Run from a shell
+with the usual umask 022, SQLite and Chroma create their files 0644, readable by every local
+account; so every entry point (the CLI, the web service, the test suite) sets umask 077 before
+it creates anything, and the home itself is made 0700. State made before that, or by hand, is
+reported (never silently changed: an operator may have a reason) by `serve` and `selftest`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+PRIVATE_UMASK = 0o077
+SHOWN = 10
+
+
+def use_private_umask() -> None:
+    """Make every file and folder this process creates from now on owner-only."""
+    os.umask(PRIVATE_UMASK)
+
+
+def make_private_home(home: Path) -> None:
+    """Create APPLIANCE_HOME (and missing parents) owner-only; an existing home is left as it is."""
+    if not home.exists():
+        home.mkdir(parents=True, mode=0o700)
+        home.chmod(0o700)  # mkdir's mode is filtered by the umask; say it exactly
+
+
+def exposed_state(home: Path) -> list[tuple[Path, int]]:
+    """Entries under `home` (itself included) that a group or other accounts may read, write or enter."""
+    found: list[tuple[Path, int]] = []
+    if not home.exists():
+        return found
+    for folder, folders, files in os.walk(home):
+        here = Path(folder)
+        for path in [here] if here == home else []:
+            found += _if_exposed(path)
+        for name in folders + files:
+            found += _if_exposed(here / name)
+    return found
+
+
+def exposure_warnings(home: Path) -> list[str]:
+    """One line per exposed entry (the first few), naming the path and its mode, and what to run."""
+    found = exposed_state(home)
+    lines = [f"{path} is readable by other local accounts (mode {mode:04o})" for path, mode in found[:SHOWN]]
+    if len(found) > SHOWN:
+        lines.append(f"... and {len(found) - SHOWN} more under {home}")
+    if found:
+        lines.append(f"to make APPLIANCE_HOME owner-only: chmod -R go-rwx {home}")
+    return lines
+
+
+def _if_exposed(path: Path) -> list[tuple[Path, int]]:
+    try:
+        info = path.lstat()
+    except OSError:  # removed while we looked
+        return []
+    if stat.S_ISLNK(info.st_mode):
+        return []
+    mode = stat.S_IMODE(info.st_mode)
+    return [(path, mode)] if mode & 0o077 else []

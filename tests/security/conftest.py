@@ -1,0 +1,78 @@
+"""One served appliance for the security tests: a finance and an hr collection, one user per role.
+
+Every test here reproduces one finding of the attack on the running web UI (issue 11) with
+real HTTP requests against the real server (and, where the browser matters, real Chromium).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from appliance.settings import Settings, WebSettings
+from tests.conftest import DEMO_CORPUS
+from tests.served import Served, served_appliance
+
+HR_TEXT = (
+    "Personnel handbook for the HR team only.\n"
+    "The annual bonus pool for 2026 is set at 4.5 percent of the salary budget.\n"
+)
+# Addresses reserved for documentation (RFC 5737): never anyone's server, and the egress guard
+# records any attempt to reach them.
+OUTSIDE = "203.0.113.9"
+
+
+@pytest.fixture(scope="package")
+def site(tmp_path_factory: pytest.TempPathFactory, models: Any) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("security")
+    (root / "finance").mkdir()
+    (root / "hr").mkdir()
+    travel = root / "finance" / "travel_expense_policy.md"
+    travel.write_text((DEMO_CORPUS / "travel_expense_policy.md").read_text())
+    handbook = root / "hr" / "handbook.txt"
+    handbook.write_text(HR_TEXT)
+    users = [
+        ("ada", "admin", []),
+        ("ana", "analyst", ["finance"]),
+        ("ben", "analyst", ["finance"]),
+        ("aud", "auditor", []),
+    ]
+    # The service sits behind a reverse proxy on 127.0.0.1, so X-Real-IP names the client.
+    settings = Settings(home=root / "home", web=WebSettings(trusted_proxies=["127.0.0.1"]))
+    corpus = {"finance": [travel], "hr": [handbook]}
+    with served_appliance(root / "home", models, corpus, users, settings) as served:
+        yield served
+
+
+def hr_source(site: Served) -> str:
+    """The server-side path of the hr handbook (the kind of path an attacker would guess)."""
+    return next(d.source for d in site.app.catalog.list_active(["hr"]))
+
+
+def file_data(path: str) -> dict[str, Any]:
+    """A Gradio FileData value naming `path`, as a hand-written request would send it."""
+    return {"path": path, "orig_name": Path(path).name, "meta": {"_type": "gradio.FileData"}}
+
+
+def function_index(client: httpx.Client, api_name: str) -> int:
+    """The fn_index of one of our events, from the page's own config."""
+    config = client.get("/app/config")
+    assert config.status_code == 200, config.status_code
+    return next(d["id"] for d in config.json()["dependencies"] if d.get("api_name") == api_name)
+
+
+def upload(client: httpx.Client, name: str, content: bytes) -> str:
+    """Upload one file through Gradio's upload route; the server path it was stored at."""
+    reply = client.post("/app/gradio_api/upload", files={"files": (name, content)})
+    assert reply.status_code == 200, (reply.status_code, reply.text)
+    return str(json.loads(reply.text)[0])
+
+
+def gradio_files(site: Served) -> list[Path]:
+    """Every file in Gradio's upload cache under APPLIANCE_HOME/tmp/gradio."""
+    return [p for p in site.ctx.gradio_dir.rglob("*") if p.is_file()]

@@ -1,0 +1,118 @@
+"""Finding 4, questions and messages: silent truncation, one user holding the model, HTML in error messages.
+
+A 1 MB question was cut to 4,000 characters without a word and then held the only model slot
+for a minute; user-supplied values came back as HTML in error toasts. Now the user is told when
+a question was shortened, each user may have only a few questions waiting, the model's evidence
+step has a time limit, over-long requests are refused at the gate, and messages are escaped.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.answering import ask
+from appliance.build import build
+from appliance.settings import AnsweringSettings, Settings
+from ingestion.pipeline import ingest_paths
+from tests.actors import TESTER
+from tests.conftest import DEMO_CORPUS
+from tests.served import PASSWORD, Served
+from ui.http_client import call, sign_in
+
+HOSTILE_VALUE = '<img src=x onerror="window.__xss=3">'
+
+
+def test_a_shortened_question_says_so(site: Served) -> None:
+    question = "What is the hotel cap per night? " + "Please answer briefly. " * 400
+    assert len(question) > 4000
+    with closing(sign_in(site.url, "ana", PASSWORD)) as analyst:
+        kind, payload = call(analyst, "ask", [question, "rag", "finance"])
+        assert kind == "complete", payload
+        assert "shortened" in payload[1], payload[1]
+        too_big = analyst.post("/app/gradio_api/call/ask", json={"data": ["x" * 1_000_000, "rag", "finance"]})
+        assert too_big.status_code == 413
+
+
+def test_one_user_cannot_fill_the_question_queue(site: Served) -> None:
+    limit = getattr(site.ctx.settings.web, "questions_per_user", 2)
+    results: list[tuple[str, Any]] = []
+    with closing(sign_in(site.url, "ben", PASSWORD)) as ben:
+
+        def ask_one(n: int) -> None:
+            results.append(call(ben, "ask", [f"What is the hotel cap per night? ({n})", "rag", "finance"]))
+
+        workers = [threading.Thread(target=ask_one, args=(n,)) for n in range(limit + 2)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=300)
+    refused = [payload for kind, payload in results if kind == "error"]
+    answered = [payload for kind, payload in results if kind == "complete"]
+    assert refused and all("waiting" in str(p) for p in refused), results
+    assert len(answered) >= limit, results
+    # Someone else is not affected by ben's queue.
+    with closing(sign_in(site.url, "ana", PASSWORD)) as ana:
+        assert call(ana, "ask", ["What is the hotel cap per night?", "rag", "finance"])[0] == "complete"
+
+
+def test_the_evidence_step_has_a_time_limit(models: Any, tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", answering=AnsweringSettings(recall_seconds=0.001))
+    saved = dict(os.environ)  # build() points caches and TMPDIR at its home; put them back afterwards
+    app = build(settings, models)
+    try:
+        report = ingest_paths(app, [DEMO_CORPUS / "travel_expense_policy.md"], collection="finance", actor=TESTER)
+        assert not report.failed
+        late = ask(app, "What is the hotel cap per night?", actor=TESTER, collections=["finance"])
+        assert late.recall_timed_out and late.evidence == "extractive" and late.citations, late
+        recorded = next(iter(app.audit.events("seq = :s", {"s": late.audit_seq})))
+        assert recorded["details"]["recall_timed_out"] is True
+    finally:
+        app.close()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_error_messages_carry_user_values_as_text(site: Served) -> None:
+    with closing(sign_in(site.url, "ana", PASSWORD)) as analyst:
+        kind, payload = call(analyst, "open", ["some-document", HOSTILE_VALUE])
+        assert kind == "error", payload
+        message = str(payload)
+        assert "<img" not in message and "&lt;img" in message, message
+
+
+@pytest.mark.slow
+def test_an_error_toast_shows_a_hostile_value_as_text(site: Served) -> None:
+    from tests.test_ui_web import BROWSER_ARGS, CHROMIUM
+
+    if not CHROMIUM.exists():
+        pytest.skip("needs the Debian package chromium (make system-deps)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (make install)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=BROWSER_ARGS, env={**os.environ, "TMPDIR": "/tmp"}
+        )
+        try:
+            page = browser.new_context().new_page()
+            page.set_default_timeout(60_000)
+            page.goto(site.url + "/login")
+            page.fill("#name", "ana")
+            page.fill("#password", PASSWORD)
+            page.click("#sign-in")
+            page.wait_for_url("**/app/")
+            page.get_by_role("tab", name="Documents").click()
+            page.locator("#doc-id textarea, #doc-id input").first.fill("some-document")
+            page.locator("#doc-collection textarea, #doc-collection input").first.fill(HOSTILE_VALUE)
+            page.click("#open-document")
+            page.get_by_text("invalid collection name", exact=False).first.wait_for()
+            page.wait_for_timeout(500)
+            assert page.evaluate("window.__xss") is None, "the value ran as markup in the error message"
+            assert page.locator("img[src=x]").count() == 0
+            assert 'onerror="window.__xss=3"' in page.inner_text("body")  # shown as the characters typed
+        finally:
+            browser.close()
