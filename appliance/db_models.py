@@ -39,6 +39,10 @@ class User(SQLModel, table=True):
     locked_until_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # Migration 3: a password change moves the epoch on, ending web sessions begun at another one;
+    # lock_count doubles the next lock-out while failures go on (reset by a sign-in or an unlock).
+    session_epoch: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    lock_count: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
 
 
 class UserCollection(SQLModel, table=True):

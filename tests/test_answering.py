@@ -36,7 +36,9 @@ def demo_app(app):  # type: ignore[no-untyped-def]
 def test_an_answerable_question_gets_verbatim_citations(demo_app) -> None:  # type: ignore[no-untyped-def]
     result = ask(demo_app, "What is the hotel cap per night?", actor=TESTER, collections=["demo"])
     data = result.to_json()
-    assert set(data) == JSON_KEYS | {"audit_seq"}  # every key DESIGN.md lists, plus the audit event's number
+    # Every key DESIGN.md lists, plus the audit event's number and whether the evidence step ran out of time.
+    assert set(data) == JSON_KEYS | {"audit_seq", "recall_timed_out"}
+    assert data["recall_timed_out"] is False
     assert not result.refused and result.evidence in {"recalled", "extractive"}
     assert result.citations, result
     for citation in result.citations:

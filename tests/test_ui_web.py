@@ -9,7 +9,6 @@ page makes.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -22,18 +21,13 @@ import httpx
 import pytest
 
 from appliance.audit_chain import verify_bundle
-from appliance.build import build
 from appliance.documents import show_document
-from appliance.settings import Settings
-from appliance.users import UserDirectory
-from ingestion.pipeline import ingest_paths
 from tests.actors import TESTER
 from tests.conftest import DEMO_CORPUS
-from ui.context import WebContext, new_context
+from tests.served import PASSWORD, served_appliance
+from ui.context import WebContext
 from ui.http_client import call, sign_in, stream
-from ui.server import RunningServer
 
-PASSWORD = "a long enough passphrase"
 CHROMIUM = Path("/usr/bin/chromium")
 BROWSER_ARGS = [
     "--no-sandbox",
@@ -83,35 +77,16 @@ def web(tmp_path_factory: pytest.TempPathFactory, models: Any) -> Iterator[Web]:
     uploads = root / "to-upload"
     uploads.mkdir()
     (uploads / "meal_rules.txt").write_text("The breakfast allowance on business trips is EUR 18 per day.\n")
-    saved_temp = os.environ.get("GRADIO_TEMP_DIR")
-    app = build(Settings(home=home), models)
-    server = None
-    try:
-        for collection in ("finance", "hr"):
-            report = ingest_paths(app, [corpus / collection], collection=collection, actor=TESTER)
-            assert not report.failed, report.failed
-        directory = UserDirectory(app.audit)
-        directory.add("ada", "admin", PASSWORD, by=TESTER)
-        directory.add("ana", "analyst", PASSWORD, by=TESTER)
-        directory.grant("ana", ["finance"], by=TESTER)
-        directory.add("aud", "auditor", PASSWORD, by=TESTER)
-        ctx = new_context(app)
-        server = RunningServer(ctx)
+    users = [("ada", "admin", []), ("ana", "analyst", ["finance"]), ("aud", "auditor", [])]
+    corpus_by_collection = {"finance": [corpus / "finance"], "hr": [corpus / "hr"]}
+    with served_appliance(home, models, corpus_by_collection, users) as served:
         yield Web(
-            server.url,
-            ctx,
+            served.url,
+            served.ctx,
             str(corpus / "finance" / "hostile_note.txt"),
             str(corpus / "hr" / "handbook.txt"),
             uploads,
         )
-    finally:
-        if server is not None:
-            server.close()
-        app.close()
-        if saved_temp is None:
-            os.environ.pop("GRADIO_TEMP_DIR", None)
-        else:
-            os.environ["GRADIO_TEMP_DIR"] = saved_temp
 
 
 def events(web: Web, action: str, actor: str) -> list[dict[str, Any]]:

@@ -51,6 +51,13 @@ def exposed(home: Path) -> list[str]:
     return found
 
 
+def cli_from_a_shell(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real `appliance` command as an operator's login shell runs it (umask 022)."""
+    return subprocess.run(
+        [APPLIANCE_BIN, *args], env=cli_env(home), capture_output=True, text=True, timeout=300, umask=0o022
+    )
+
+
 def read_as_nobody(path: Path) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [SETPRIV or "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat", str(path)],
@@ -101,14 +108,7 @@ def test_a_served_home_is_owner_only_and_reaches_nothing_outside(shared_parent: 
         wait_until_serving(url, service)
         note = tmp_path / "parking.txt"
         note.write_text("The staff car park opens at 06:30 on weekdays. Contact Jane Doe on 555-0100.\n")
-        ingest = subprocess.run(
-            [APPLIANCE_BIN, "ingest", str(note), "--collection", "ops", "--json"],
-            env=cli_env(home),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            umask=0o022,
-        )
+        ingest = cli_from_a_shell(home, "ingest", str(note), "--collection", "ops", "--json")
         assert ingest.returncode == 0, ingest.stderr
         with closing(sign_in(url, "demo-admin", DEMO_PASSWORD)) as admin:
             kind, payload = call(admin, "ask", ["When does the staff car park open?", "rag", "ops"])
@@ -144,14 +144,7 @@ def test_a_served_home_is_owner_only_and_reaches_nothing_outside(shared_parent: 
 
 def test_a_new_home_made_from_a_shell_is_owner_only(shared_parent: Path) -> None:
     home = shared_parent / "fresh-home"
-    made = subprocess.run(
-        [APPLIANCE_BIN, "users", "list", "--json"],
-        env=cli_env(home),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        umask=0o022,
-    )
+    made = cli_from_a_shell(home, "users", "list", "--json")
     assert made.returncode == 0, made.stderr
     assert (home / "appliance.sqlite3").exists()
     assert exposed(home) == []

@@ -87,3 +87,14 @@ def test_an_own_upload_is_ingested_and_removed(site: Served) -> None:
         assert kind in REFUSED, payload
     assert site.app.catalog.find_active("upload:meal_rules.txt", ["finance"])
     assert not [p for p in gradio_files(site) if p.name == "meal_rules.txt"]
+
+
+def test_uploads_left_unused_are_deleted_at_sign_out(site: Served) -> None:
+    client = sign_in(site.url, "ana", PASSWORD)
+    try:
+        upload(client, "forgotten_draft.txt", b"A draft the analyst uploaded and never ingested.\n")
+        assert [p for p in gradio_files(site) if p.name == "forgotten_draft.txt"]
+        client.get("/logout")
+    finally:
+        client.close()
+    assert not [p for p in gradio_files(site) if p.name == "forgotten_draft.txt"]
