@@ -144,7 +144,7 @@ def test_a_served_home_is_owner_only_and_reaches_nothing_outside(shared_parent: 
 
 def test_a_new_home_made_from_a_shell_is_owner_only(shared_parent: Path) -> None:
     home = shared_parent / "fresh-home"
-    made = cli_from_a_shell(home, "users", "list", "--json")
+    made = cli_from_a_shell(home, "docs", "list", "--json")  # opens the catalog, the store and the database
     assert made.returncode == 0, made.stderr
-    assert (home / "appliance.sqlite3").exists()
+    assert (home / "appliance.sqlite3").exists() and (home / "catalog.sqlite3").exists()
     assert exposed(home) == []
