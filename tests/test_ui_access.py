@@ -61,6 +61,11 @@ def test_sessions_expire_and_cookies_are_signed() -> None:
     cookie = short.create("ana")
     time.sleep(0.2)
     assert short.resolve(cookie) is None  # past its lifetime
+    assert [s.user for s in short.take_expired()] == ["ana"] and short.take_expired() == []  # handed over once
+    forgotten = short.create("ben")
+    time.sleep(0.2)
+    short.create("cy")  # a sign-in sweeps sessions that ran out, even ones never presented again
+    assert [s.user for s in short.take_expired()] == ["ben"] and short.resolve(forgotten) is None
     store = SessionStore(3600, 3600)
     first, second = store.create("ana"), store.create("ana")
     assert len(store.end_user("ana")) == 2 and store.resolve(first) is None and store.resolve(second) is None

@@ -106,6 +106,7 @@ class WebContext:
         changed password (a new session epoch) ends its sessions at once, whichever process changed it.
         """
         session = self.sessions.resolve(cookie)
+        self.end_sessions(self.sessions.take_expired())
         if session is None:
             return None
         try:

@@ -37,6 +37,7 @@ class SessionStore:
         self.idle_seconds = idle_seconds
         self._key = secrets.token_bytes(32)
         self._sessions: dict[str, Session] = {}
+        self._expired: list[Session] = []  # ran out, not yet handed to take_expired()
         self._lock = threading.Lock()
 
     def create(self, user: str, epoch: int = 0) -> str:
@@ -45,6 +46,8 @@ class SessionStore:
         now = time.monotonic()
         session_id = hashlib.sha256(token.encode()).hexdigest()[:32]
         with self._lock:
+            for old in [t for t, s in self._sessions.items() if self._ran_out(s, now)]:  # swept at each sign-in
+                self._expired.append(self._sessions.pop(old))
             self._sessions[token] = Session(user, now, now, session_id, epoch)
         return f"{token}.{self._sign(token)}"
 
@@ -58,11 +61,20 @@ class SessionStore:
             session = self._sessions.get(token)
             if session is None:
                 return None
-            if now - session.created > self.lifetime_seconds or now - session.last_seen > self.idle_seconds:
-                del self._sessions[token]
+            if self._ran_out(session, now):
+                self._expired.append(self._sessions.pop(token))
                 return None
             session.last_seen = now
             return session
+
+    def take_expired(self) -> list[Session]:
+        """Sessions that ran out (lifetime or idle time) since the last call, so their leftovers can be removed."""
+        with self._lock:
+            expired, self._expired = self._expired, []
+        return expired
+
+    def _ran_out(self, session: Session, now: float) -> bool:
+        return now - session.created > self.lifetime_seconds or now - session.last_seen > self.idle_seconds
 
     def end(self, cookie: str | None) -> Session | None:
         """End the session a cookie names; the session that ended, if any."""
