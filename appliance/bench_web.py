@@ -146,7 +146,7 @@ def run_web_bench(
             for name in names:
                 directory.add(name, "analyst", BENCH_PASSWORD, by=Actor("bench:web", "operator"))
                 directory.grant(name, [COLLECTION], by=Actor("bench:web", "operator"))
-            server = RunningServer(new_context(app))
+            server = RunningServer(new_context(app), loop="auto")  # the event loop `appliance serve` uses
             try:
                 say(f"serving on {server.url}; warming up ...")
                 _session_run(server.url, names[0], QUESTIONS[:1])

@@ -194,9 +194,15 @@ async def _in_thread(fn: Callable[[], Any]) -> Any:
 
 
 class RunningServer:
-    """uvicorn serving the web app from a background thread (tests, benchmarks); `close()` stops it."""
+    """uvicorn serving the web app from a background thread (tests, benchmarks); `close()` stops it.
 
-    def __init__(self, ctx: WebContext, host: str = "127.0.0.1", port: int = 0) -> None:
+    By default it runs on asyncio's own event loop, not uvloop: every connection the served app
+    opens then goes through Python's socket module, where the test suite's egress guard sees it
+    (uvloop's C sockets would pass unseen). `appliance serve` uses uvicorn's choice ("auto", uvloop
+    when installed), as does the web benchmark; a test runs `serve` under strace.
+    """
+
+    def __init__(self, ctx: WebContext, host: str = "127.0.0.1", port: int = 0, loop: str = "asyncio") -> None:
         import socket
 
         import uvicorn
@@ -205,7 +211,9 @@ class RunningServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
-        config = uvicorn.Config(create_web_app(ctx), log_level="warning", access_log=False, server_header=False)
+        config = uvicorn.Config(
+            create_web_app(ctx), log_level="warning", access_log=False, server_header=False, loop=loop
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name="web", daemon=True

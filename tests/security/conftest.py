@@ -22,9 +22,10 @@ HR_TEXT = (
     "Personnel handbook for the HR team only.\n"
     "The annual bonus pool for 2026 is set at 4.5 percent of the salary budget.\n"
 )
-# Addresses reserved for documentation (RFC 5737): never anyone's server, and the egress guard
-# records any attempt to reach them.
-OUTSIDE = "203.0.113.9"
+# A public address (example.com's), so that Gradio's own SSRF filter, which refuses reserved ranges,
+# does not hide a fetch: in-process the egress guard blocks and records any attempt, and the served
+# subprocess runs under strace, which records one even where no route leads there.
+OUTSIDE = "93.184.215.14"
 
 
 @pytest.fixture(scope="package")
