@@ -36,10 +36,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, error: type[Exceptio
     if not 0 < args.port < 65536:
         raise error("--port must be between 1 and 65535")
     from appliance.build import build
-    from appliance.file_modes import exposure_warnings
+    from appliance.file_modes import warn_about_exposed_state
 
-    for line in exposure_warnings(settings.home):
-        print(f"appliance: warning: {line}", file=sys.stderr, flush=True)
+    warn_about_exposed_state(settings.home)
     app = build(settings)  # takes the store lock: one owner per store
     control = None
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 PRIVATE_UMASK = 0o077
@@ -31,15 +32,10 @@ def make_private_home(home: Path) -> None:
 
 def exposed_state(home: Path) -> list[tuple[Path, int]]:
     """Entries under `home` (itself included) that a group or other accounts may read, write or enter."""
-    found: list[tuple[Path, int]] = []
-    if not home.exists():
-        return found
+    found = _if_exposed(home)
     for folder, folders, files in os.walk(home):
-        here = Path(folder)
-        for path in [here] if here == home else []:
-            found += _if_exposed(path)
         for name in folders + files:
-            found += _if_exposed(here / name)
+            found += _if_exposed(Path(folder) / name)
     return found
 
 
@@ -52,6 +48,12 @@ def exposure_warnings(home: Path) -> list[str]:
     if found:
         lines.append(f"to make APPLIANCE_HOME owner-only: chmod -R go-rwx {home}")
     return lines
+
+
+def warn_about_exposed_state(home: Path) -> None:
+    """Print `exposure_warnings` on stderr, each as an `appliance: warning:` line (serve, selftest)."""
+    for line in exposure_warnings(home):
+        print(f"appliance: warning: {line}", file=sys.stderr, flush=True)
 
 
 def _if_exposed(path: Path) -> list[tuple[Path, int]]:

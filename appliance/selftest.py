@@ -83,10 +83,9 @@ def add_selftest_command(commands: Any) -> None:
 
 
 def cmd_selftest(args: argparse.Namespace, settings: Settings) -> int:
-    from appliance.file_modes import exposure_warnings
+    from appliance.file_modes import warn_about_exposed_state
 
-    for line in exposure_warnings(settings.home):
-        print(f"appliance: warning: {line}", file=sys.stderr, flush=True)
+    warn_about_exposed_state(settings.home)
     parent = settings.home / "tmp"
     parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     work = Path(tempfile.mkdtemp(prefix="selftest-", dir=parent))

@@ -190,12 +190,6 @@ class UserDirectory:
             writer.append(user.actor, "login.success", name, {"origin": origin})
         return user
 
-    def seconds_locked(self, name: str) -> float:
-        """How much longer `name` stays locked out (0 when it is not)."""
-        with reading(self._engine) as conn:
-            until = conn.execute(text("SELECT locked_until_ms FROM users WHERE name = :n"), {"n": name}).scalar()
-        return max(0.0, ((until or 0) - _now_ms()) / 1000)
-
     def _failed(self, name: str, now: int, origin: str) -> None:
         with self._audit.appending() as writer:
             count, locks = writer.conn.execute(
