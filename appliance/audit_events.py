@@ -18,6 +18,10 @@ ASK = "ask"
 FEEDBACK = "feedback"
 EXPORT = "audit.export"
 PURGE = "audit.purge"
+RE_REDACT = "docs.re_redact"
+REDACT_ADD = "redact.add"
+REDACT_REMOVE = "redact.remove"
+REDACT_IMPORT = "redact.import"
 ERROR_CHARS = 300
 
 

@@ -58,10 +58,9 @@ class TimedVectors:
         self,
         ids: Sequence[str],
         embeddings: Sequence[Sequence[float]],
-        texts: Sequence[str],
         metadatas: Sequence[Mapping[str, MetadataValue]],
     ) -> None:
-        self._inner.upsert(ids, embeddings, texts, metadatas)
+        self._inner.upsert(ids, embeddings, metadatas)
 
     def delete_document_rows(self, document_rows: Sequence[int]) -> None:
         self._inner.delete_document_rows(document_rows)

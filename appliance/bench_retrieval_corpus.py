@@ -21,9 +21,9 @@ import numpy as np
 from appliance.app import Appliance
 from appliance.catalog import NewDocument, chunk_id_for
 from appliance.chunking import ChunkSpan, chunk_sections, sentence_spans
+from appliance.document_store import chunk_metadata
 from appliance.qa_datasets import load_squad
 from appliance.redaction import Section
-from ingestion.pipeline import chunk_metadata
 
 Progress = Callable[[str], None]
 
@@ -167,7 +167,7 @@ def index_corpus(app: Appliance, documents: Sequence[CorpusDocument], collection
         )
         row_id = app.catalog.insert_pending(new, document.sections, document.spans)
         ids = [chunk_id_for(row_id, s.ordinal) for s in document.spans]
-        app.vectors.upsert(ids, vectors, chunk_texts, [chunk_metadata(new, row_id, s) for s in document.spans])
+        app.vectors.upsert(ids, vectors, [chunk_metadata(new, row_id, s) for s in document.spans])
         app.catalog.activate(row_id)
         index_seconds += time.perf_counter() - started
         chunk_ids += ids

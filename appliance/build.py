@@ -17,6 +17,7 @@ from appliance.redaction import Redactor
 from appliance.settings import Settings
 from appliance.store_lock import StoreLock
 from appliance.structured_fields import FieldClassifier
+from appliance.vault import Vault
 from appliance.vector_cache import VectorCache
 
 
@@ -51,13 +52,19 @@ def build(settings: Settings, models: Models | None = None) -> Appliance:
         detector, embedder = models.detector, models.embedder
         catalog = Catalog(settings.catalog_file)
         vectors = _vector_store(settings, embedder.model_id)
+        seal_key = load_or_create_key(settings.keys_dir / "reidentification.key")
         pseudonymizer = Pseudonymizer(
-            hmac_key=load_or_create_key(settings.keys_dir / "pseudonym-hmac.key"),
-            seal_key=load_or_create_key(settings.keys_dir / "reidentification.key"),
-            repository=catalog,
+            hmac_key=load_or_create_key(settings.keys_dir / "pseudonym-hmac.key"), seal_key=seal_key, repository=catalog
         )
         fields = FieldClassifier(settings.redaction.field_labels, settings.redaction.redacted_types)
-        redactor = Redactor(detector, pseudonymizer, policy_hash(settings.redaction, detector.policy_id), fields)
+        vault = (
+            Vault(catalog, pseudonymizer, seal_key, settings.redaction.propagated_types)
+            if settings.redaction.propagate_known_values
+            else None
+        )
+        redactor = Redactor(
+            detector, pseudonymizer, policy_hash(settings.redaction, detector.policy_id), fields, vault=vault
+        )
         recover(catalog, vectors)
         audit = open_audit_log(settings)
     except BaseException:

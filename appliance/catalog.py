@@ -46,6 +46,7 @@ class NewDocument:
     policy_hash: str
     embedding_model: str
     actor: str
+    vault_generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class DocumentRecord:
     actor: str
     created_ms: int
     chunk_count: int
+    vault_generation: int
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ def chunk_id_for(document_row: int, ordinal: int) -> str:
 _DOC_COLUMNS = (
     "d.row_id, d.collection, d.doc_id, d.version, d.state, d.source, d.kind, d.sha256, d.size_bytes, "
     "d.page_count, d.redactions, d.notes, d.policy_hash, d.embedding_model, d.actor, d.created_ms, "
-    "(SELECT COUNT(*) FROM chunks c WHERE c.document_row = d.row_id)"
+    "(SELECT COUNT(*) FROM chunks c WHERE c.document_row = d.row_id), d.vault_generation"
 )
 
 
@@ -176,6 +178,13 @@ class Catalog:
         ).fetchone()
         return _record(row) if row else None
 
+    def document_by_row(self, row_id: int) -> DocumentRecord:
+        """A document version by its row, whatever its state."""
+        row = self._conn.execute(f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.row_id = ?", (row_id,)).fetchone()
+        if row is None:
+            raise KeyError(row_id)
+        return _record(row)
+
     def find_active(self, doc_id: str, collections: Sequence[str] | None = None) -> list[DocumentRecord]:
         """Active documents with this id, in the given collections (all when None)."""
         rows = self._conn.execute(
@@ -237,8 +246,8 @@ class Catalog:
         with self.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO documents (collection, doc_id, version, state, source, kind, sha256, size_bytes, "
-                "page_count, text, redactions, notes, policy_hash, embedding_model, actor, created_ms) "
-                "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "page_count, text, redactions, notes, policy_hash, embedding_model, actor, created_ms, vault_generation) "
+                "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     doc.collection,
                     doc.doc_id,
@@ -255,6 +264,7 @@ class Catalog:
                     doc.embedding_model,
                     doc.actor,
                     now_ms(),
+                    doc.vault_generation,
                 ),
             )
             row_id = int(cursor.lastrowid or 0)
@@ -323,7 +333,11 @@ class Catalog:
                 conn.execute("DELETE FROM documents WHERE row_id = ?", (row_id,))
 
     def pseudonym_number(self, collection: str, entity_type: str, digest: str, sealed_value: bytes) -> int:
-        """The number of a pseudonym digest in a collection, allocating the next one if new."""
+        """The number of a pseudonym digest in a collection, allocating the next one if new.
+
+        A new value moves the collection's vault generation, so every process's known-value
+        matcher and the retroactive pass see it.
+        """
         with self.transaction() as conn:
             known = self.existing_pseudonym_number(collection, entity_type, digest)
             if known is not None:
@@ -334,10 +348,11 @@ class Catalog:
                     (collection, entity_type),
                 ).fetchone()[0]
             )
+            generation = self._next_generation(conn, collection)
             conn.execute(
-                "INSERT INTO pseudonyms (collection, entity_type, digest, number, sealed_value, created_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (collection, entity_type, digest, number, sealed_value, now_ms()),
+                "INSERT INTO pseudonyms (collection, entity_type, digest, number, sealed_value, created_ms, generation) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (collection, entity_type, digest, number, sealed_value, now_ms(), generation),
             )
             return number
 
@@ -348,6 +363,91 @@ class Catalog:
             (collection, entity_type, digest),
         ).fetchone()
         return int(row[0]) if row else None
+
+    # --- the vault: known values, the ignore list, generations ---------------
+
+    @staticmethod
+    def _next_generation(conn: sqlite3.Connection, collection: str) -> int:
+        conn.execute(
+            "INSERT INTO vault_generations (collection, generation) VALUES (?, 1) "
+            "ON CONFLICT (collection) DO UPDATE SET generation = generation + 1",
+            (collection,),
+        )
+        return int(
+            conn.execute("SELECT generation FROM vault_generations WHERE collection = ?", (collection,)).fetchone()[0]
+        )
+
+    def vault_generation(self, collection: str) -> int:
+        """How many times the collection's vault (values or ignore list) has changed."""
+        row = self._conn.execute(
+            "SELECT generation FROM vault_generations WHERE collection = ?", (collection,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def sealed_values(self, collection: str, after_generation: int = 0) -> list[tuple[str, int, bytes, int]]:
+        """(type, number, sealed value, generation) of values the vault learned after a generation."""
+        rows = self._conn.execute(
+            "SELECT entity_type, number, sealed_value, generation FROM pseudonyms "
+            "WHERE collection = ? AND generation > ? ORDER BY generation",
+            (collection, after_generation),
+        ).fetchall()
+        return [(str(r[0]), int(r[1]), bytes(r[2]), int(r[3])) for r in rows]
+
+    def ignored_digests(self, collection: str) -> set[str]:
+        """Keyed digests of the values an operator took off the collection's redaction."""
+        rows = self._conn.execute("SELECT digest FROM redaction_ignores WHERE collection = ?", (collection,))
+        return {str(r[0]) for r in rows}
+
+    def add_ignored(self, collection: str, digest: str) -> bool:
+        """Put a digest on the ignore list; False when it was there already."""
+        with self.transaction() as conn:
+            if conn.execute(
+                "SELECT 1 FROM redaction_ignores WHERE collection = ? AND digest = ?", (collection, digest)
+            ).fetchone():
+                return False
+            generation = self._next_generation(conn, collection)
+            conn.execute(
+                "INSERT INTO redaction_ignores (collection, digest, generation, created_ms) VALUES (?, ?, ?, ?)",
+                (collection, digest, generation, now_ms()),
+            )
+            return True
+
+    def remove_ignored(self, collection: str, digest: str) -> None:
+        """Take a digest off the ignore list (an operator adds the value back)."""
+        with self.transaction() as conn:
+            if conn.execute(
+                "DELETE FROM redaction_ignores WHERE collection = ? AND digest = ?", (collection, digest)
+            ).rowcount:
+                self._next_generation(conn, collection)
+
+    def documents_behind(self, collection: str, generation: int) -> list[tuple[int, int]]:
+        """(row, vault generation) of the collection's active versions redacted before `generation`."""
+        rows = self._conn.execute(
+            "SELECT row_id, vault_generation FROM documents "
+            "WHERE collection = ? AND state = 'active' AND vault_generation < ? ORDER BY row_id",
+            (collection, generation),
+        ).fetchall()
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    def mark_vault_generation(self, row_ids: Sequence[int], generation: int) -> None:
+        """Record that these versions hold none of the values the vault knows at `generation`."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE documents SET vault_generation = MAX(vault_generation, ?) WHERE row_id = ?",
+                [(generation, r) for r in row_ids],
+            )
+
+    def compact(self) -> None:
+        """Physically drop deleted text: merge the full-text index, rewrite the file, empty the WAL.
+
+        SQLite and FTS5 keep deleted rows' bytes in free pages, old index segments and the
+        write-ahead log until these run; a purge must run them before it says the value is gone.
+        """
+        conn = self._conn
+        conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('optimize')")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # --- retrieval -----------------------------------------------------------
 

@@ -18,6 +18,7 @@ from appliance.actors import os_operator
 from appliance.bench_web import add_bench_web_command, cmd_bench_web
 from appliance.cli_audit import add_audit_commands, cmd_audit
 from appliance.cli_backup import add_backup_commands, cmd_backup, cmd_restore
+from appliance.cli_redact import add_redact_commands, cmd_redact
 from appliance.cli_serve import add_serve_command, cmd_serve
 from appliance.cli_users import add_user_commands, cmd_users
 from appliance.collection_names import DEFAULT_COLLECTION
@@ -76,6 +77,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="ingest the embedded demo corpus and show what was redacted")
     add_audit_commands(commands)
     add_user_commands(commands)
+    add_redact_commands(commands)
     add_backup_commands(commands)
     add_serve_command(commands)
     add_selftest_command(commands)
@@ -389,6 +391,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "audit": lambda args, settings: cmd_audit(args, settings, CommandError),
     "users": lambda args, settings: cmd_users(args, settings, CommandError),
     "backup": lambda args, settings: cmd_backup(args, settings, _run, CommandError),
+    "redact": lambda args, settings: cmd_redact(args, settings, _run, CommandError),
     "restore": lambda args, settings: cmd_restore(args, settings, CommandError),
     "serve": lambda args, settings: cmd_serve(args, settings, CommandError),
     "selftest": cmd_selftest,

@@ -68,6 +68,28 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "vault generations, the ignore list, the generation each document version was redacted with",
+        """
+        CREATE TABLE vault_generations (
+            collection TEXT PRIMARY KEY,
+            generation INTEGER NOT NULL
+        );
+        ALTER TABLE pseudonyms ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX pseudonyms_generation ON pseudonyms (collection, generation);
+        CREATE TABLE redaction_ignores (
+            collection TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            generation INTEGER NOT NULL,
+            created_ms INTEGER NOT NULL,
+            PRIMARY KEY (collection, digest)
+        );
+        ALTER TABLE documents ADD COLUMN vault_generation INTEGER NOT NULL DEFAULT 0;
+        UPDATE pseudonyms SET generation = 1;
+        INSERT INTO vault_generations (collection, generation) SELECT DISTINCT collection, 1 FROM pseudonyms;
+        """,
+    ),
 ]
 
 

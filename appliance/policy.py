@@ -17,5 +17,6 @@ def policy_hash(settings: RedactionSettings, detector_id: str) -> str:
         "field_labels": {k: sorted(v) for k, v in sorted(settings.field_labels.items())},
         "detector": detector_id,
         "placeholder": "<TYPE_n> keyed-HMAC numbering per collection",
+        "known_values": sorted(settings.propagated_types) if settings.propagate_known_values else [],
     }
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()

@@ -76,7 +76,6 @@ class VectorStore(Protocol):
         self,
         ids: Sequence[str],
         embeddings: Sequence[Sequence[float]],
-        texts: Sequence[str],
         metadatas: Sequence[Mapping[str, MetadataValue]],
     ) -> None: ...
 

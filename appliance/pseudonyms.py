@@ -2,8 +2,8 @@
 
 The link from value to number is a keyed HMAC (the key is a 0600 file), so the stored
 digests cannot be brute-forced without the key. The original value is kept only
-sealed (AES-GCM, a second key) for a later, audited, admin-only re-identification;
-nothing in this module can unseal it.
+sealed (AES-GCM, a second key) for a later, audited, admin-only re-identification, and
+for the in-memory known-value matcher (vault.py); nothing in this module can unseal it.
 """
 
 from __future__ import annotations
@@ -60,6 +60,13 @@ class Pseudonymizer:
     def digest(self, collection: str, entity_type: str, value: str) -> str:
         """Keyed digest of the normalised value, scoped to one collection."""
         message = f"{collection}\x1f{entity_type}\x1f{normalise(entity_type, value)}".encode()
+        return hmac.new(self._hmac_key, message, hashlib.sha256).hexdigest()
+
+    def ignore_digest(self, collection: str, value: str) -> str:
+        """Keyed digest of a value on the ignore list, whatever type the redactor gave it."""
+        compact = _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", value))
+        form = compact if compact.isdigit() else normalise("PERSON", value)
+        message = f"{collection}\x1fignore\x1f{form}".encode()
         return hmac.new(self._hmac_key, message, hashlib.sha256).hexdigest()
 
     def placeholder(self, collection: str, entity_type: str, value: str) -> str:

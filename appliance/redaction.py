@@ -7,13 +7,19 @@ overlapping spans merge, which placeholder each gets, and keeps per-type counts
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from appliance.known_values import KnownMatch
 from appliance.ports import DetectedEntity, EntityDetector
 from appliance.pseudonyms import Pseudonymizer
 from appliance.structured_fields import FieldClassifier
+
+if TYPE_CHECKING:  # vault.py reads the catalog, which imports this module's Section
+    from appliance.vault import Vault
 
 SEGMENT_SEPARATOR = "\n\n"
 
@@ -44,6 +50,8 @@ class RedactedText:
     text: str
     sections: list[Section]
     counts: Counter[str] = field(default_factory=Counter)
+    vault_generation: int = 0  # the collection's vault generation the text was redacted with
+    known_value_seconds: float = 0.0  # time spent refreshing and matching known values
 
 
 def split_blocks(text: str, max_chars: int) -> list[str]:
@@ -109,8 +117,26 @@ class MergedDetector:
         self._detector.warm_up()
 
 
+Placeholders = dict[tuple[int, int], str]
+
+
+def with_known_values(
+    spans: list[DetectedEntity], known: list[KnownMatch]
+) -> tuple[list[DetectedEntity], Placeholders]:
+    """Detected spans merged with known-value matches; a span that is exactly a match keeps the match's placeholder."""
+    if not known:
+        return spans, {}
+    merged = merge_spans([*spans, *(DetectedEntity(k.entity_type, k.start, k.end, 1.0) for k in known)])
+    by_span = {(k.start, k.end): k.placeholder for k in known}
+    return merged, {(m.start, m.end): by_span[(m.start, m.end)] for m in merged if (m.start, m.end) in by_span}
+
+
 class Redactor:
-    """Applies the entity policy to text: detect, add table/form fields, merge, replace with pseudonyms."""
+    """Applies the entity policy to text: detect, add table/form fields, merge, add known values, replace.
+
+    With a vault, every value the collection already knows is replaced wherever it appears
+    (known_values.py), and values an operator put on the ignore list are left alone.
+    """
 
     def __init__(
         self,
@@ -119,16 +145,22 @@ class Redactor:
         policy_hash: str,
         fields: FieldClassifier | None = None,
         block_chars: int = 4000,
+        vault: Vault | None = None,
     ) -> None:
         self._detector = detector
-        self._pseudonymizer = pseudonymizer
+        self.pseudonymizer = pseudonymizer
         self.policy_hash = policy_hash
         self._fields = fields
         self._block_chars = block_chars
+        self.vault = vault
 
     def with_detector(self, detector: EntityDetector, block_chars: int) -> Redactor:
-        """The same policy, pseudonyms and field rules over another detector (the benchmark's baseline)."""
-        return Redactor(detector, self._pseudonymizer, self.policy_hash, self._fields, block_chars)
+        """The same policy, pseudonyms, field rules and vault over another detector (the benchmark's baseline)."""
+        return Redactor(detector, self.pseudonymizer, self.policy_hash, self._fields, block_chars, self.vault)
+
+    def without_vault(self) -> Redactor:
+        """The same redactor that neither learns nor applies known values (benchmarks scoring texts alone)."""
+        return Redactor(self._detector, self.pseudonymizer, self.policy_hash, self._fields, self._block_chars)
 
     def spans(self, texts: Sequence[str]) -> list[list[DetectedEntity]]:
         """Merged spans to redact per text; field labels and column votes span all the texts."""
@@ -140,10 +172,7 @@ class Redactor:
 
     def redact_texts(self, texts: Sequence[str], collection: str) -> tuple[list[str], Counter[str]]:
         """Redact texts of one document (or one question) in one detector batch."""
-        counts: Counter[str] = Counter()
-        out = [
-            self._replace(text, spans, collection, counts) for text, spans in zip(texts, self.spans(texts), strict=True)
-        ]
+        out, counts, _generation, _seconds = self._redact(texts, collection)
         return out, counts
 
     def redact_parts(self, parts: Iterable[TextPart], collection: str) -> RedactedText:
@@ -155,7 +184,7 @@ class Redactor:
         kept = [part for part in parts if part.text.strip()]
         blocks_per_part = [split_blocks(part.text, self._block_chars) for part in kept]
         flat = [block for blocks in blocks_per_part for block in blocks]
-        redacted_flat, counts = self.redact_texts(flat, collection)
+        redacted_flat, counts, generation, known_seconds = self._redact(flat, collection)
         pieces: list[str] = []
         sections: list[Section] = []
         offset = 0
@@ -171,7 +200,7 @@ class Redactor:
             pieces.append(redacted)
             sections.append(Section(offset, offset + len(redacted), part.page, part.label))
             offset += len(redacted)
-        return RedactedText("".join(pieces), sections, counts)
+        return RedactedText("".join(pieces), sections, counts, generation, known_seconds)
 
     def redact_question(self, question: str, collection: str) -> tuple[str, Counter[str]]:
         """A question redacted like the documents of `collection`, so pseudonyms match.
@@ -179,14 +208,53 @@ class Redactor:
         A value no stored document mentions becomes a bare <TYPE>: questions never add to
         the pseudonym map.
         """
+        [out], counts, _generation, _seconds = self._redact([question], collection, lookup_only=True)
+        return out, counts
+
+    def _redact(
+        self, texts: Sequence[str], collection: str, lookup_only: bool = False
+    ) -> tuple[list[str], Counter[str], int, float]:
+        """Detect, learn the new values, add every known value's occurrences, replace.
+
+        Known values are matched before and after this text's own values are learned, so a
+        name a table row gave away is also replaced in the prose beside it, and a spelling of
+        a known value ("Doe, Jane") takes that value's placeholder instead of a new one.
+        """
+        detected = self.spans(texts)
         counts: Counter[str] = Counter()
-        spans = self.spans([question])[0]
-        return self._replace(question, spans, collection, counts, lookup_only=True), counts
+        if self.vault is None:
+            out = [
+                self._replace(t, s, {}, collection, counts, lookup_only) for t, s in zip(texts, detected, strict=True)
+            ]
+            return out, counts, 0, 0.0
+        started = time.perf_counter()
+        detected = [
+            [s for s in spans if not self.vault.is_ignored(collection, t[s.start : s.end])]
+            for t, spans in zip(texts, detected, strict=True)
+        ]
+        matcher, generation = self.vault.matcher(collection)
+        if not lookup_only:
+            for text, spans in zip(texts, detected, strict=True):
+                merged, placeholders = with_known_values(spans, matcher.find(text))
+                for span in merged:
+                    if (span.start, span.end) not in placeholders:
+                        self.pseudonymizer.placeholder(collection, span.entity_type, text[span.start : span.end])
+            matcher, generation = self.vault.matcher(collection)
+        merged_texts = [
+            with_known_values(spans, matcher.find(text)) for text, spans in zip(texts, detected, strict=True)
+        ]
+        seconds = time.perf_counter() - started
+        out = [
+            self._replace(text, merged, placeholders, collection, counts, lookup_only)
+            for text, (merged, placeholders) in zip(texts, merged_texts, strict=True)
+        ]
+        return out, counts, generation, seconds
 
     def _replace(
         self,
         text: str,
         spans: list[DetectedEntity],
+        placeholders: Placeholders,
         collection: str,
         counts: Counter[str],
         lookup_only: bool = False,
@@ -196,10 +264,13 @@ class Redactor:
         for span in spans:
             out.append(text[cursor : span.start])
             value = text[span.start : span.end]
-            if lookup_only:
-                out.append(self._pseudonymizer.existing_placeholder(collection, span.entity_type, value))
+            known = placeholders.get((span.start, span.end))
+            if known is not None:
+                out.append(known)
+            elif lookup_only:
+                out.append(self.pseudonymizer.existing_placeholder(collection, span.entity_type, value))
             else:
-                out.append(self._pseudonymizer.placeholder(collection, span.entity_type, value))
+                out.append(self.pseudonymizer.placeholder(collection, span.entity_type, value))
             counts[span.entity_type] += 1
             cursor = span.end
         out.append(text[cursor:])

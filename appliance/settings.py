@@ -182,6 +182,21 @@ REDACTED_BY_DEFAULT = (
     "CRYPTO",
     "MEDICAL_LICENSE",
 )
+PROPAGATED_BY_DEFAULT = (
+    "PERSON",
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "US_SSN",
+    "US_ITIN",
+    "US_PASSPORT",
+    "US_DRIVER_LICENSE",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "US_BANK_NUMBER",
+    "MEDICAL_RECORD_NUMBER",
+    "EMPLOYEE_ID",
+    "MEMBER_NUMBER",
+)
 KEPT_BY_DEFAULT = ("DATE_TIME", "LOCATION", "ORGANIZATION", "NRP", "URL")
 
 
@@ -263,13 +278,21 @@ class RedactionSettings(BaseModel):
         default_factory=default_field_labels,
         description="Table headers and form labels (per entity type) whose values are redacted in every row; a label matches when it ends with one of the phrases.",
     )
+    propagate_known_values: bool = Field(
+        True,
+        description="Replace every value a collection's vault knows wherever it appears in that collection (with name variants), and re-redact stored documents when the vault learns a value.",
+    )
+    propagated_types: list[str] = Field(
+        default_factory=lambda: list(PROPAGATED_BY_DEFAULT),
+        description="Entity types whose known values are propagated; also the types `appliance redact add|import --type` accepts. Dates and addresses are left out: their values are also facts.",
+    )
 
     @property
     def redacted_types(self) -> list[str]:
         """The policy's types plus every custom recognizer's type."""
         return sorted({*self.redact_entities, *(c.entity_type for c in self.custom_recognizers)})
 
-    @field_validator("redact_entities", "keep_entities")
+    @field_validator("redact_entities", "keep_entities", "propagated_types")
     @classmethod
     def _upper(cls, values: list[str]) -> list[str]:
         return sorted({v.strip().upper() for v in values if v.strip()})

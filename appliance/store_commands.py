@@ -17,7 +17,18 @@ from appliance.collection_names import DEFAULT_COLLECTION, InvalidCollectionName
 
 # (kind, payload): "progress" {file_index, file_count, path, stage} or "token" {"text"}
 Emit = Callable[[str, Mapping[str, Any]], None]
-COMMANDS = ("ingest", "docs.list", "docs.show", "docs.delete", "ask", "feedback", "backup")
+COMMANDS = (
+    "ingest",
+    "docs.list",
+    "docs.show",
+    "docs.delete",
+    "ask",
+    "feedback",
+    "backup",
+    "redact.add",
+    "redact.import",
+    "redact.remove",
+)
 
 
 class UsageError(ValueError):
@@ -38,6 +49,8 @@ def run_store_command(app: Appliance, actor: Actor, name: str, args: Mapping[str
                 return _feedback(app, actor, args)
             case "backup":
                 return _backup(app, actor, args)
+            case "redact.add" | "redact.import" | "redact.remove":
+                return _redact(app, actor, name, args)
     except InvalidCollectionName as error:
         raise UsageError(str(error)) from None
     raise UsageError(f"unknown command {name!r}")
@@ -110,6 +123,31 @@ def _feedback(app: Appliance, actor: Actor, args: Mapping[str, Any]) -> Any:
     except FeedbackError as error:
         raise UsageError(str(error)) from None
     return {"seq": recorded.seq}
+
+
+def _redact(app: Appliance, actor: Actor, name: str, args: Mapping[str, Any]) -> Any:
+    from appliance import audit_events
+    from appliance.operator_terms import TermsError, add_terms, remove_term
+
+    collection = str(args.get("collection") or "")
+    check_collection_name(collection)
+    try:
+        if name == "redact.remove":
+            return remove_term(app, actor, collection=collection, value=str(args.get("value") or ""))
+        values = args.get("values")
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise UsageError("values must be a list of strings")
+        return add_terms(
+            app,
+            actor,
+            collection=collection,
+            entity_type=str(args.get("entity_type") or ""),
+            values=values,
+            dry_run=bool(args.get("dry_run")),
+            action=audit_events.REDACT_ADD if name == "redact.add" else audit_events.REDACT_IMPORT,
+        )
+    except TermsError as error:
+        raise UsageError(str(error)) from None
 
 
 def _collections(value: Any) -> list[str]:

@@ -16,11 +16,12 @@ from pathlib import Path
 from appliance import audit_events
 from appliance.actors import Actor
 from appliance.app import Appliance
-from appliance.catalog import DocumentRecord, NewDocument, chunk_id_for
-from appliance.chunking import ChunkSpan, chunk_sections
+from appliance.catalog import DocumentRecord, NewDocument
+from appliance.chunking import chunk_sections
 from appliance.collection_names import check_collection_name
-from appliance.ports import MetadataValue
+from appliance.document_store import store_version
 from appliance.redaction import RedactedText
+from appliance.retroactive import catch_up
 from ingestion.discovery import discover
 from ingestion.loaders.base import LoadError, LoadNotes
 from ingestion.report import IngestedDoc, IngestReport, Progress, ProgressCallback
@@ -77,7 +78,16 @@ def ingest_paths(
         else:
             report.unchanged.append(outcome)
             step("unchanged")
+    _re_redact_earlier(app, collection, actor, report)
     return report
+
+
+def _re_redact_earlier(app: Appliance, collection: str, actor: Actor, report: IngestReport) -> None:
+    """Values this batch taught the vault are redacted in the collection's stored documents too, earlier ones included."""
+    started = time.perf_counter()
+    done = catch_up(app, collection, actor)
+    report.add_time("re_redact", time.perf_counter() - started)
+    report.re_redacted.extend(done.documents)
 
 
 def _failed(app: Appliance, report: IngestReport, actor: Actor, collection: str, path: Path, error: str) -> None:
@@ -136,7 +146,8 @@ def ingest_source(
     notify("redact")
     started = time.perf_counter()
     redacted = app.redactor.redact_parts(parts, collection)
-    report.add_time("redact", time.perf_counter() - started)
+    report.add_time("redact", time.perf_counter() - started - redacted.known_value_seconds)
+    report.add_time("known_values", redacted.known_value_seconds)
     if not redacted.text.strip():
         raise IngestError("no text found in the file")
 
@@ -152,7 +163,7 @@ def ingest_source(
     notify("index")
     started = time.perf_counter()
     document = _new_document(app, path, doc_id, collection, source.kind, sha256, size, redacted, notes, actor)
-    _store(app, document, redacted, spans, vectors)
+    store_version(app, document, redacted.sections, spans, vectors)
     report.add_time("index", time.perf_counter() - started)
     app.audit.record(
         actor,
@@ -209,44 +220,5 @@ def _new_document(
         policy_hash=app.redactor.policy_hash,
         embedding_model=app.embedder.model_id,
         actor=actor.name,
+        vault_generation=redacted.vault_generation,
     )
-
-
-def _store(
-    app: Appliance,
-    document: NewDocument,
-    redacted: RedactedText,
-    spans: Sequence[ChunkSpan],
-    vectors: Sequence[Sequence[float]],
-) -> None:
-    """pending rows (catalog + full-text) -> vectors -> one switch to active -> drop the old version."""
-    with app.store_writes:
-        row_id = app.catalog.insert_pending(document, redacted.sections, spans)
-        ids = [chunk_id_for(row_id, s.ordinal) for s in spans]
-        metadatas = [chunk_metadata(document, row_id, s) for s in spans]
-        app.vectors.upsert(ids, vectors, [redacted.text[s.start : s.end] for s in spans], metadatas)
-        superseded = app.catalog.activate(row_id)
-        if superseded:
-            app.vectors.delete_document_rows(superseded)
-            app.catalog.purge(superseded)
-
-
-def chunk_metadata(document: NewDocument, row_id: int, span: ChunkSpan) -> dict[str, MetadataValue]:
-    """The metadata stored with a chunk's vector: its identity and where it sits in the document."""
-    metadata: dict[str, MetadataValue] = {
-        "document_row": row_id,
-        "doc_id": document.doc_id,
-        "version": document.version,
-        "sha256": document.sha256,
-        "collection": document.collection,
-        "policy_hash": document.policy_hash,
-        "embedding_model": document.embedding_model,
-        "chunk_index": span.ordinal,
-        "start": span.start,
-        "end": span.end,
-    }
-    if span.page is not None:
-        metadata["page"] = span.page
-    if span.label:
-        metadata["label"] = span.label
-    return metadata

@@ -39,6 +39,7 @@ class IngestReport:
     ingested: list[IngestedDoc] = field(default_factory=list)
     unchanged: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
+    re_redacted: list[dict[str, Any]] = field(default_factory=list)  # earlier versions holding a newly learned value
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def add_time(self, stage: str, seconds: float) -> None:
@@ -61,4 +62,5 @@ class IngestReport:
             ],
             "unchanged": self.unchanged,
             "failed": self.failed,
+            "re_redacted": self.re_redacted,
         }

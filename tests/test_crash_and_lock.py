@@ -111,9 +111,9 @@ class VectorStoreThatDiesMidWrite:
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
         return getattr(self.real, name)
 
-    def upsert(self, ids, embeddings, texts, metadatas) -> None:  # type: ignore[no-untyped-def]
+    def upsert(self, ids, embeddings, metadatas) -> None:  # type: ignore[no-untyped-def]
         half = max(1, len(ids) // 2)
-        self.real.upsert(ids[:half], embeddings[:half], texts[:half], metadatas[:half])
+        self.real.upsert(ids[:half], embeddings[:half], metadatas[:half])
         raise OSError("simulated crash while writing vectors")
 
 

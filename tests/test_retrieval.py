@@ -88,8 +88,8 @@ def test_dense_search_keeps_to_a_small_collection_beside_a_large_one(tmp_path) -
     big = [[1.0, 0.0, 0.0, float(i) / 1000] for i in range(200)]  # all very near the query
     small = [[0.0, 1.0, 0.0, 0.0], [0.0, 0.9, 0.1, 0.0]]
     metadata = lambda collection, i: {"collection": collection, "document_row": i, "doc_id": str(i)}  # noqa: E731
-    store.upsert([f"b{i}" for i in range(200)], big, ["x"] * 200, [metadata("big", i) for i in range(200)])
-    store.upsert(["s0", "s1"], small, ["y", "y"], [metadata("small", 900), metadata("small", 901)])
+    store.upsert([f"b{i}" for i in range(200)], big, [metadata("big", i) for i in range(200)])
+    store.upsert(["s0", "s1"], small, [metadata("small", 900), metadata("small", 901)])
     query = [1.0, 0.0, 0.0, 0.0]
     only_small = store.query(query, 5, ["small"])
     assert {hit.chunk_id for hit in only_small} == {"s0", "s1"}

@@ -40,15 +40,15 @@ class ChromaVectorStore:
         self,
         ids: Sequence[str],
         embeddings: Sequence[Sequence[float]],
-        texts: Sequence[str],
         metadatas: Sequence[Mapping[str, MetadataValue]],
     ) -> None:
+        # Chunk texts stay in the catalog only: a copy in Chroma's own SQLite would be one more place a
+        # value must be purged from (appliance redact add), and nothing reads it from there.
         for start in range(0, len(ids), _PAGE):
             end = start + _PAGE
             self._collection.upsert(
                 ids=list(ids[start:end]),
                 embeddings=[list(e) for e in embeddings[start:end]],
-                documents=list(texts[start:end]),
                 metadatas=[dict(m) for m in metadatas[start:end]],
             )
 
