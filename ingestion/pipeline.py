@@ -86,6 +86,9 @@ def _re_redact_earlier(app: Appliance, collection: str, actor: Actor, report: In
     """Values this batch taught the vault are redacted in the collection's stored documents too, earlier ones included."""
     started = time.perf_counter()
     done = catch_up(app, collection, actor)
+    if done.documents:  # the old versions' text must not linger in free pages, old index segments or the WAL
+        with app.store_writes:
+            app.catalog.compact()
     report.add_time("re_redact", time.perf_counter() - started)
     report.re_redacted.extend(done.documents)
 
