@@ -45,3 +45,54 @@ def test_store_commands_run_in_the_owning_process(app, home: Path, tmp_path: Pat
     assert (
         refused.returncode != 0 and "in use by another appliance process" in refused.stderr
     )  # no socket: the owner keeps it
+
+
+def test_redact_commands_take_values_from_stdin_or_a_file_only(app, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    memo = tmp_path / "memo.txt"
+    memo.write_text(  # a sentence where the language model misses the name (test_known_value_propagation.py)
+        "On 3 March a sign-in from 203.0.113.9 on the account of Will Hart (SSN 536-22-8190) was blocked "
+        "at the Leeds branch.\n"
+    )
+    server = start_control_server(app, app.settings)
+    try:
+        assert _cli(home, "ingest", str(memo), "--collection", "ops").returncode == 0
+        assert "Will Hart" in json.loads(_cli(home, "docs", "show", str(memo), "--json").stdout)["text"]
+        on_command_line = _cli(home, "redact", "add", "Will Hart", "--type", "PERSON", "--collection", "ops")
+        assert on_command_line.returncode == 2 and "invalid choice" in on_command_line.stderr
+
+        dry = _cli(
+            home,
+            "redact",
+            "add",
+            "-",
+            "--type",
+            "person",
+            "--collection",
+            "ops",
+            "--dry-run",
+            "--json",
+            stdin="Anna Quist\n",
+        )
+        assert dry.returncode == 0, dry.stderr
+        assert json.loads(dry.stdout)["documents_re_redacted"] == 0
+
+        directory = tmp_path / "staff.txt"
+        directory.write_text("Anna Quist\nWill Hart\n")
+        imported = _cli(home, "redact", "import", str(directory), "--type", "PERSON", "--collection", "ops", "--json")
+        assert imported.returncode == 0, imported.stderr
+        report = json.loads(imported.stdout)
+        assert (report["values"], report["documents_re_redacted"], report["occurrences"]) == (2, 1, 1)
+        shown = json.loads(_cli(home, "docs", "show", str(memo), "--json").stdout)
+        assert "Will Hart" not in shown["text"] and "Leeds branch" in shown["text"]
+
+        removed = _cli(home, "redact", "remove", "-", "--collection", "ops", stdin="Leeds Branch")
+        assert removed.returncode == 0, removed.stderr
+        bad_type = _cli(home, "redact", "add", "-", "--type", "DATE_TIME", "--collection", "ops", stdin="May 2026")
+        assert bad_type.returncode == 2 and "not one of the propagated types" in bad_type.stderr
+        for result in (dry, imported, removed, bad_type):
+            assert "Hart" not in result.stdout + result.stderr and "Quist" not in result.stdout + result.stderr
+        events = [e for e in app.audit.events() if e["action"].startswith("redact.")]
+        assert [e["action"] for e in events] == ["redact.add", "redact.import", "redact.remove"]
+        assert all("Hart" not in json.dumps(e) and "Quist" not in json.dumps(e) for e in events)
+    finally:
+        server.close()

@@ -27,9 +27,7 @@ MEMO = (
     "in May.</p></body></html>"
 )
 TRANSACTIONS = (
-    "date,customer,amount,reference\n"
-    f"2026-03-01,{CUSTOMER},120.50,TX-1001\n"
-    "2026-03-02,Priya Raman,99.00,TX-1002\n"
+    f"date,customer,amount,reference\n2026-03-01,{CUSTOMER},120.50,TX-1001\n2026-03-02,Priya Raman,99.00,TX-1002\n"
 )
 
 
