@@ -11,8 +11,20 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+from appliance.known_values import KnownValue, KnownValueMatcher
 from appliance.ports import DetectedEntity, EntityDetector
-from appliance.redaction_eval import Sample, format_table, load_dataset, parse_published, score, to_json
+from appliance.redaction import merge_spans
+from appliance.redaction_eval import (
+    KEPT,
+    Sample,
+    Scores,
+    format_table,
+    load_dataset,
+    parse_published,
+    score,
+    scores_to_json,
+    to_json,
+)
 
 Progress = Callable[[str], None]
 
@@ -53,6 +65,41 @@ def _format_timing(timing: dict[str, Any], ours_name: str, baseline_name: str) -
     return "\n".join(lines)
 
 
+def with_known_values(
+    samples: Sequence[Sample], predictions: Sequence[Sequence[DetectedEntity]], propagated_types: Collection[str]
+) -> list[list[DetectedEntity]]:
+    """Predictions as if every sample were in one collection: each value found anywhere is redacted everywhere."""
+    matcher = KnownValueMatcher()
+    matcher.add(
+        KnownValue(p.entity_type, f"<{p.entity_type}_{n}>", sample.text[p.start : p.end])
+        for n, (sample, found) in enumerate(zip(samples, predictions, strict=True))
+        for p in found
+        if p.entity_type in propagated_types
+    )
+    return [
+        merge_spans([*found, *(DetectedEntity(m.entity_type, m.start, m.end, 1.0) for m in matcher.find(sample.text))])
+        for sample, found in zip(samples, predictions, strict=True)
+    ]
+
+
+def format_propagation(alone: Scores, together: Scores) -> str:
+    """Recall, precision and over-redaction of our detector alone and with known values across the set."""
+    lines = [
+        "Known values across the whole set (all samples in one collection, every value found anywhere redacted",
+        "everywhere; the table above scores each sample on its own, as before):",
+        f"{'':<26}{'P':>7}{'R typed':>9}{'R any':>8}   over-redaction: share of kept gold spans redacted",
+    ]
+    kept = [label for label, o in alone.others.items() if o.role == "kept by policy"]
+    lines[-1] += "  (" + ", ".join(kept) + ")"
+    for name, scores in (("ours, each sample alone", alone), ("ours + known values", together)):
+        o = scores.overall
+        shares = "  ".join(f"{scores.others[k].share or 0:.3f}" for k in kept)
+        lines.append(
+            f"{name:<26}{o.precision or 0:>7.3f}{o.recall_typed or 0:>9.3f}{o.recall_any or 0:>8.3f}   {shares}"
+        )
+    return "\n".join(lines)
+
+
 def run_redaction_bench(
     detector: EntityDetector,
     baseline: EntityDetector,
@@ -65,6 +112,7 @@ def run_redaction_bench(
     batch_size: int = 64,
     ours_name: str = "ours",
     baseline_name: str = "plain Presidio",
+    propagated_types: Collection[str] = (),
 ) -> dict[str, Any]:
     """Scores and timings of both detectors on the first `limit` samples, with the printable table.
 
@@ -89,4 +137,8 @@ def run_redaction_bench(
     result = to_json(ours, base, published)
     result["timing"] = timing
     result["table"] = table + "\n\n" + _format_timing(timing, ours_name, baseline_name)
+    if propagated_types:
+        together = score(samples, with_known_values(samples, ours_predictions, propagated_types), redacted_types)
+        result["ours_with_known_values"] = scores_to_json(together)
+        result["table"] += "\n\n" + format_propagation(ours, together)
     return result

@@ -68,6 +68,9 @@ class TimedVectors:
     def document_rows(self) -> set[int]:
         return self._inner.document_rows()
 
+    def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        return self._inner.embeddings(ids)
+
     def count(self) -> int:
         return self._inner.count()
 

@@ -333,28 +333,36 @@ class Catalog:
                 conn.execute("DELETE FROM documents WHERE row_id = ?", (row_id,))
 
     def pseudonym_number(self, collection: str, entity_type: str, digest: str, sealed_value: bytes) -> int:
-        """The number of a pseudonym digest in a collection, allocating the next one if new.
+        """The number of a pseudonym digest in a collection, allocating the next one if new."""
+        return self.pseudonym_numbers(collection, entity_type, [(digest, sealed_value)])[0]
 
-        A new value moves the collection's vault generation, so every process's known-value
+    def pseudonym_numbers(self, collection: str, entity_type: str, entries: Sequence[tuple[str, bytes]]) -> list[int]:
+        """Numbers of several digests, new ones allocated, in one transaction (a directory import).
+
+        Each new value moves the collection's vault generation, so every process's known-value
         matcher and the retroactive pass see it.
         """
+        numbers: list[int] = []
         with self.transaction() as conn:
-            known = self.existing_pseudonym_number(collection, entity_type, digest)
-            if known is not None:
-                return known
-            number = int(
+            for digest, sealed_value in entries:
+                known = self.existing_pseudonym_number(collection, entity_type, digest)
+                if known is not None:
+                    numbers.append(known)
+                    continue
+                number = int(
+                    conn.execute(
+                        "SELECT COALESCE(MAX(number), 0) + 1 FROM pseudonyms WHERE collection = ? AND entity_type = ?",
+                        (collection, entity_type),
+                    ).fetchone()[0]
+                )
+                generation = self._next_generation(conn, collection)
                 conn.execute(
-                    "SELECT COALESCE(MAX(number), 0) + 1 FROM pseudonyms WHERE collection = ? AND entity_type = ?",
-                    (collection, entity_type),
-                ).fetchone()[0]
-            )
-            generation = self._next_generation(conn, collection)
-            conn.execute(
-                "INSERT INTO pseudonyms (collection, entity_type, digest, number, sealed_value, created_ms, generation) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (collection, entity_type, digest, number, sealed_value, now_ms(), generation),
-            )
-            return number
+                    "INSERT INTO pseudonyms (collection, entity_type, digest, number, sealed_value, created_ms, "
+                    "generation) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (collection, entity_type, digest, number, sealed_value, now_ms(), generation),
+                )
+                numbers.append(number)
+        return numbers
 
     def existing_pseudonym_number(self, collection: str, entity_type: str, digest: str) -> int | None:
         """The number of a known digest, without allocating one."""
@@ -412,13 +420,15 @@ class Catalog:
             )
             return True
 
-    def remove_ignored(self, collection: str, digest: str) -> None:
-        """Take a digest off the ignore list (an operator adds the value back)."""
+    def remove_ignored(self, collection: str, digests: Sequence[str]) -> None:
+        """Take digests off the ignore list (an operator adds the values back)."""
+        if not self.ignored_digests(collection) & set(digests):
+            return
         with self.transaction() as conn:
-            if conn.execute(
-                "DELETE FROM redaction_ignores WHERE collection = ? AND digest = ?", (collection, digest)
-            ).rowcount:
-                self._next_generation(conn, collection)
+            conn.executemany(
+                "DELETE FROM redaction_ignores WHERE collection = ? AND digest = ?", [(collection, d) for d in digests]
+            )
+            self._next_generation(conn, collection)
 
     def documents_behind(self, collection: str, generation: int) -> list[tuple[int, int]]:
         """(row, vault generation) of the collection's active versions redacted before `generation`."""

@@ -97,11 +97,16 @@ def parser() -> argparse.ArgumentParser:
     qa.add_argument("--json", action="store_true")
     speed = bench_commands.add_parser("ingest", help="ingestion speed vs a naive baseline and the stage limit")
     speed.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="default: demo corpus + three SEC 10-Q PDFs")
+    speed.add_argument("--known-values", type=int, default=10_000, help="values in the vault before the pipeline run")
     speed.add_argument("--json", action="store_true")
     scale = bench_commands.add_parser("retrieval", help="hybrid retrieval latency at N chunks vs brute force")
     scale.add_argument("--chunks", type=int, default=10_000, help="real sentence-sized chunks in the store")
     scale.add_argument("--questions", type=int, default=200, help="SQuAD questions timed")
     scale.add_argument("--json", action="store_true")
+    retro = bench_commands.add_parser("retroactive", help="the retroactive redaction pass at N stored chunks vs naive")
+    retro.add_argument("--chunks", type=int, default=10_000, help="real sentence-sized chunks in the store")
+    retro.add_argument("--values", type=int, default=100, help="names added to the vault after the chunks")
+    retro.add_argument("--json", action="store_true")
     add_bench_web_command(bench_commands)
     audit_speed = bench_commands.add_parser("audit", help="audit record() and verify speed vs naive baselines")
     audit_speed.add_argument("--events", type=int, default=100_000, help="events in the log that verify checks")
@@ -256,6 +261,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         return bench_ingest(args, settings)
     if args.bench_command == "ask":
         return bench_ask(args, settings)
+    if args.bench_command == "retroactive":
+        return bench_retroactive(args, settings)
     if args.bench_command == "retrieval":
         return bench_retrieval(args, settings)
     if args.bench_command == "web":
@@ -299,7 +306,27 @@ def bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     paths = list(args.paths) or [DEMO_CORPUS, *sorted(EVAL_QA_DOCS.glob("2023 Q[123] AAPL.pdf"))]
     progress = (lambda line: print(line, file=sys.stderr)) if not args.json else None
-    result = run_ingest_bench(settings, load_models(settings), paths, progress)
+    if args.known_values < 0:
+        raise CommandError("--known-values must be 0 or more")
+    result = run_ingest_bench(settings, load_models(settings), paths, progress, known_values=args.known_values)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return EXIT_OK
+
+
+def bench_retroactive(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.bench_retroactive import format_report, run_retroactive_bench
+    from appliance.build import load_models
+
+    if args.chunks < 1 or args.values < 1:
+        raise CommandError("--chunks and --values must be at least 1")
+    result = run_retroactive_bench(
+        settings,
+        load_models(settings),
+        eval_dir=EVAL_PII.parent,
+        chunks=args.chunks,
+        values=args.values,
+        progress=lambda line: print(line, file=sys.stderr),
+    )
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return EXIT_OK
 
@@ -341,6 +368,7 @@ def bench_redact(args: argparse.Namespace, settings: Settings) -> int:
         args.limit,
         progress,
         redacted_types=settings.redaction.redacted_types,
+        propagated_types=settings.redaction.propagated_types if settings.redaction.propagate_known_values else (),
     )
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k != "table"}, indent=2))

@@ -34,6 +34,7 @@ def summary(doc: DocumentRecord) -> dict[str, Any]:
         "ingested_ms": doc.created_ms,
         "policy_hash": doc.policy_hash,
         "embedding_model": doc.embedding_model,
+        "vault_generation": doc.vault_generation,
     }
 
 

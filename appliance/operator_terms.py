@@ -68,14 +68,15 @@ def add_terms(
     if dry_run:
         report = sweep(app, collection, actor, matcher, dry_run=True)
     else:
-        for value in values:
-            app.catalog.remove_ignored(collection, pseudonyms.ignore_digest(collection, value))
+        app.catalog.remove_ignored(collection, [pseudonyms.ignore_digest(collection, v) for v in values])
         matcher = KnownValueMatcher()
-        matcher.add(KnownValue(entity_type, pseudonyms.placeholder(collection, entity_type, v), v) for v in values)
+        placeholders = pseudonyms.placeholders(collection, entity_type, values)
+        matcher.add(KnownValue(entity_type, p, v) for p, v in zip(placeholders, values, strict=True))
         report = sweep(app, collection, actor, matcher)
         later = catch_up(app, collection, actor)
         report.documents += later.documents
         report.chunks += later.chunks
+        report.chunks_embedded += later.chunks_embedded
         if report.documents:
             with app.store_writes:
                 app.catalog.compact()
@@ -116,6 +117,7 @@ def _summary(
         "dry_run": dry_run,
         "documents_re_redacted": len(report.documents),
         "chunks_re_redacted": report.chunks,
+        "chunks_embedded": report.chunks_embedded,
         "occurrences": sum(report.occurrences.values()),
         "audit_events_containing": in_audit,
         "documents": report.documents,

@@ -83,6 +83,10 @@ class VectorStore(Protocol):
         """Remove every vector whose `document_row` metadata is in the list."""
         ...
 
+    def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored vectors of these ids (those that exist)."""
+        ...
+
     def document_rows(self) -> set[int]:
         """Every `document_row` that has at least one vector (for recovery and checks)."""
         ...

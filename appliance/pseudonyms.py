@@ -13,6 +13,7 @@ import hmac
 import re
 import secrets
 import unicodedata
+from collections.abc import Sequence
 from typing import Protocol
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -31,6 +32,10 @@ class PseudonymRepository(Protocol):
 
     def existing_pseudonym_number(self, collection: str, entity_type: str, digest: str) -> int | None:
         """The number given to `digest`, or None; never allocates."""
+        ...
+
+    def pseudonym_numbers(self, collection: str, entity_type: str, entries: Sequence[tuple[str, bytes]]) -> list[int]:
+        """Numbers of several (digest, sealed value) entries, new ones stored, at once."""
         ...
 
 
@@ -79,6 +84,14 @@ class Pseudonymizer:
             number = self._repository.pseudonym_number(collection, entity_type, digest, sealed)
             self._cache[key] = number
         return f"<{entity_type}_{number}>"
+
+    def placeholders(self, collection: str, entity_type: str, values: Sequence[str]) -> list[str]:
+        """Placeholders of many values of one type, new ones stored in one write (an operator's list)."""
+        entries = [(self.digest(collection, entity_type, v), seal(self._seal_key, v)) for v in values]
+        numbers = self._repository.pseudonym_numbers(collection, entity_type, entries)
+        for (digest, _sealed), number in zip(entries, numbers, strict=True):
+            self._cache[(collection, entity_type, digest)] = number
+        return [f"<{entity_type}_{n}>" for n in numbers]
 
     def existing_placeholder(self, collection: str, entity_type: str, value: str) -> str:
         """The placeholder a stored document uses for this value, or a bare <TYPE> if none does.

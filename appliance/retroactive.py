@@ -34,6 +34,7 @@ class PassReport:
     documents_scanned: int = 0
     documents: list[dict[str, Any]] = field(default_factory=list)
     chunks: int = 0
+    chunks_embedded: int = 0  # chunks of the new versions whose text changed (the rest keep their vectors)
     occurrences: Counter[str] = field(default_factory=Counter)
     find_seconds: float = 0.0
     rewrite_seconds: float = 0.0
@@ -44,6 +45,7 @@ class PassReport:
             "documents_scanned": self.documents_scanned,
             "documents_re_redacted": len(self.documents),
             "chunks_re_redacted": self.chunks,
+            "chunks_embedded": self.chunks_embedded,
             "occurrences": dict(sorted(self.occurrences.items())),
             "documents": self.documents,
             "find_seconds": round(self.find_seconds, 3),
@@ -156,6 +158,19 @@ def moved_offset(offset: int, moves: Sequence[tuple[int, int, int, int]]) -> int
     return new_end + max(0, offset - end)
 
 
+def _vectors(app: Appliance, old_row: int, texts: list[str], report: PassReport) -> list[list[float]]:
+    """Vectors for the new chunks: an unchanged chunk keeps its stored vector, only changed ones are embedded."""
+    old = {c.text: c.chunk_id for c in app.catalog.chunks(old_row)}
+    stored = app.vectors.embeddings([old[t] for t in texts if t in old])
+    reused = {t: stored[old[t]] for t in texts if t in old and old[t] in stored}
+    fresh = [t for t in dict.fromkeys(texts) if t not in reused]
+    started = time.perf_counter()
+    embedded = dict(zip(fresh, app.embedder.embed(fresh), strict=True)) if fresh else {}
+    report.embed_seconds += time.perf_counter() - started
+    report.chunks_embedded += len(fresh)
+    return [reused[t] if t in reused else embedded[t] for t in texts]
+
+
 def _within_sections(matches: list[KnownMatch], sections: Sequence[Section]) -> list[KnownMatch]:
     """Matches that do not straddle two sections (whitespace between pages never joins a name)."""
     return [m for m in matches if any(s.start <= m.start and m.end <= s.end for s in sections)]
@@ -178,9 +193,7 @@ def _rewrite(
     ]
     settings = app.settings.ingest
     spans = chunk_sections(new_text, new_sections, settings.chunk_chars, settings.chunk_overlap_chars)
-    started = time.perf_counter()
-    vectors = app.embedder.embed([new_text[s.start : s.end] for s in spans])
-    report.embed_seconds += time.perf_counter() - started
+    vectors = _vectors(app, record.row_id, [new_text[s.start : s.end] for s in spans], report)
     redactions = Counter(record.redactions)
     redactions.update(m.entity_type for m in matches)
     document = NewDocument(

@@ -209,3 +209,24 @@ def test_questions_use_the_collections_known_values(app, bank) -> None:  # type:
     ingest_paths(app, [bank["csv"]], collection="bank", actor=TESTER)
     question, _counts = app.redactor.redact_question(f"Was {CUSTOMER.lower()} blocked?", "bank")
     assert question == "Was <PERSON_1> blocked?"
+
+
+def test_re_redaction_embeds_only_the_chunks_that_changed(app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    report = tmp_path / "report.txt"
+    filler = " ".join(f"Branch {n} kept its cash limits within policy during the quarter." for n in range(60))
+    report.write_text(f"{filler}\n\nOn 3 March the account of {CUSTOMER} (SSN {SSN}) was blocked.\n")
+    ingest_paths(app, [report], collection="ops", actor=TESTER)
+    before = app.catalog.active_document("ops", str(report))
+    assert before is not None and before.chunk_count >= 3
+    old_vectors = app.vectors.embeddings([c.chunk_id for c in app.catalog.chunks(before.row_id)])
+
+    done = add_terms(app, TESTER, collection="ops", entity_type="PERSON", values=[CUSTOMER])
+    after = app.catalog.active_document("ops", str(report))
+    assert after is not None and after.chunk_count == before.chunk_count
+    assert done["chunks_re_redacted"] == after.chunk_count and done["chunks_embedded"] == 1
+    new_vectors = app.vectors.embeddings([c.chunk_id for c in app.catalog.chunks(after.row_id)])
+    old_first, new_first = (sorted(v.items())[0][1] for v in (old_vectors, new_vectors))
+    assert new_first == old_first  # an unchanged chunk keeps its vector
+    changed = app.catalog.chunks(after.row_id)[-1]
+    assert "<PERSON_1>" in changed.text
+    assert new_vectors[changed.chunk_id] == pytest.approx(app.embedder.embed([changed.text])[0], abs=1e-5)

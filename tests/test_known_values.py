@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from appliance.catalog import Catalog
+from appliance.keys import load_or_create_key
 from appliance.known_values import KnownValue, KnownValueMatcher, person_variants
 from appliance.ordinary_words import is_ordinary_word
+from appliance.pseudonyms import Pseudonymizer
 from appliance.retroactive import moved_offset, replace_matches
+from appliance.vault import Vault
 
 
 def _matcher(*values: tuple[str, str, str]) -> KnownValueMatcher:
@@ -121,3 +127,36 @@ def test_offsets_move_with_replacements() -> None:
     assert moved_offset(0, moves) == 0
     assert moved_offset(11, moves) == 11  # a section starting at the name starts at its placeholder
     assert new_text[moved_offset(text.index("End"), moves) :] == "End."
+
+
+def _vault(path: Path, keys: Path) -> tuple[Vault, Pseudonymizer]:
+    catalog = Catalog(path)
+    seal_key = load_or_create_key(keys / "seal.key")
+    pseudonyms = Pseudonymizer(load_or_create_key(keys / "hmac.key"), seal_key, catalog)
+    return Vault(catalog, pseudonyms, seal_key, ["PERSON", "PHONE_NUMBER"]), pseudonyms
+
+
+def test_every_process_sees_what_another_taught_the_vault(tmp_path: Path) -> None:
+    """Two vaults over one catalog file stand for the service and a worker (separate connections)."""
+    service, service_names = _vault(tmp_path / "catalog.sqlite3", tmp_path / "keys")
+    worker, worker_names = _vault(tmp_path / "catalog.sqlite3", tmp_path / "keys")
+    text = "Tomasz Wielgosz called from 617-555-0148."
+    matcher, generation = worker.matcher("bank")
+    assert matcher.find(text) == [] and generation == 0
+
+    service_names.placeholder("bank", "PERSON", "Tomasz Wielgosz")
+    service_names.placeholder("bank", "DATE_TIME", "617-555-0148")  # not a propagated type: never matched
+    matcher, generation = worker.matcher("bank")
+    assert generation == 2
+    assert [(m.placeholder, text[m.start : m.end]) for m in matcher.find(text)] == [("<PERSON_1>", "Tomasz Wielgosz")]
+
+    worker_names.placeholders("bank", "PHONE_NUMBER", ["617 555 0148"])
+    matcher, _ = service.matcher("bank")
+    assert len(matcher.find(text)) == 2
+    assert service.matcher("other")[0].find(text) == []  # collections never share values
+
+    Catalog(tmp_path / "catalog.sqlite3").add_ignored("bank", worker_names.ignore_digest("bank", "tomasz  WIELGOSZ"))
+    matcher, _ = worker.matcher("bank")
+    assert [m.entity_type for m in matcher.find(text)] == ["PHONE_NUMBER"]
+    assert worker.is_ignored("bank", "Tomasz Wielgosz")
+    assert not (tmp_path / "catalog.sqlite3").read_bytes().count(b"Wielgosz")

@@ -226,3 +226,21 @@ def test_importing_the_benchmark_imports_no_nlp_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"
+
+
+def test_known_values_across_the_set_add_what_one_sample_gave_away() -> None:
+    from appliance.bench_redact import format_propagation, with_known_values
+    from appliance.redaction_eval import GoldSpan, Sample, score
+
+    samples = [
+        Sample("Customer: Tomasz Wielgosz", (GoldSpan("PERSON", 10, 25),)),
+        Sample("A call from tomasz wielgosz in Leeds.", (GoldSpan("PERSON", 12, 27), GoldSpan("GPE", 31, 36))),
+    ]
+    alone = [[DetectedEntity("PERSON", 10, 25, 0.9)], []]
+    together = with_known_values(samples, alone, {"PERSON"})
+    assert together[1] == [DetectedEntity("PERSON", 12, 27, 1.0)]
+    before, after = score(samples, alone, {"PERSON"}), score(samples, together, {"PERSON"})
+    assert (before.overall.recall_any, after.overall.recall_any) == (0.5, 1.0)
+    assert after.others["GPE"].redacted == 0
+    assert "ours + known values" in format_propagation(before, after)
+    assert with_known_values(samples, alone, set()) == alone

@@ -57,6 +57,14 @@ class ChromaVectorStore:
             rows = [int(r) for r in document_rows[start : start + _PAGE]]
             self._collection.delete(where={"document_row": {"$in": rows}})
 
+    def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        found: dict[str, list[float]] = {}
+        for start in range(0, len(ids), _PAGE):
+            batch = self._collection.get(ids=list(ids[start : start + _PAGE]), include=["embeddings"])
+            for chunk_id, vector in zip(batch.get("ids") or [], batch.get("embeddings") or [], strict=True):
+                found[str(chunk_id)] = [float(x) for x in vector]
+        return found
+
     def document_rows(self) -> set[int]:
         rows: set[int] = set()
         offset = 0
