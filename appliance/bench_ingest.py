@@ -175,7 +175,13 @@ def run_ingest_bench(
             limit["limit_s"] / (pipeline["seconds"] - pipeline["stages"].get("load", 0.0)), 3
         ),
     }
-    return {"pipeline": pipeline, "naive": naive_run, "stage_limit": limit, "summary": summary}
+    return {
+        "pipeline": pipeline,
+        "no_propagation": plain,
+        "naive": naive_run,
+        "stage_limit": limit,
+        "summary": summary,
+    }
 
 
 def format_report(result: dict[str, Any]) -> str:

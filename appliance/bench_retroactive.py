@@ -6,7 +6,7 @@ store is filled with random unit vectors; the pass itself embeds the chunks it c
 the real model, and that time is reported apart from the search. The values are names that
 really occur in the text (capitalised word pairs found in one to three chunks), added to the
 vault as an operator's list would be. The naive baseline searches every stored document
-once per value with a case-insensitive regular expression.
+once per spelling (the same name variants the automaton holds) with a case-insensitive regular expression.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 from appliance.actors import Actor
 from appliance.bench_retrieval_corpus import collect_corpus, index_corpus
 from appliance.build import Models, build
+from appliance.known_values import KnownValue, keys_for
 from appliance.retroactive import catch_up
 from appliance.settings import Settings
 
@@ -59,9 +60,13 @@ def rare_name_pairs(texts: Sequence[str], count: int) -> list[str]:
 
 
 def _naive_find(texts: Sequence[str], values: Sequence[str]) -> tuple[float, int]:
-    """One case-insensitive regex per value over every document: (seconds, documents with a match)."""
+    """One case-insensitive regex per spelling the matcher knows, over every document: (seconds, documents hit)."""
     started = time.perf_counter()
-    patterns = [re.compile(r"\b" + r"\s+".join(map(re.escape, v.split())) + r"\b", re.IGNORECASE) for v in values]
+    spellings = sorted({key for v in values for key in keys_for(KnownValue("PERSON", "", v))[0]})
+    patterns = [
+        re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, key.split())) + r"(?!\w)", re.IGNORECASE)
+        for key in spellings
+    ]
     hits = {i for pattern in patterns for i, text in enumerate(texts) if pattern.search(text)}
     return time.perf_counter() - started, len(hits)
 
@@ -116,7 +121,7 @@ def format_report(result: dict[str, Any]) -> str:
             f"values learned late: {result['values']} names, each in 1-3 chunks",
             f"{'search':<34}{'seconds':>9}{'documents found':>17}",
             f"{'retroactive pass (automaton)':<34}{p['find_seconds']:>9.3f}{p['documents_re_redacted']:>17}",
-            f"{'naive (one regex per value)':<34}{n['find_seconds']:>9.3f}{n['documents_found']:>17}",
+            f"{'naive (one regex per spelling)':<34}{n['find_seconds']:>9.3f}{n['documents_found']:>17}",
             f"search speed-up vs naive: {speedup:.1f}x; target: under 5 s for 10,000 chunks x 100 values",
             f"re-redacted: {p['documents_re_redacted']} documents, {p['chunks_re_redacted']:,} chunks in their new versions, "
             f"{p['chunks_embedded']:,} re-embedded ({p['embed_seconds']:.1f} s), whole rewrite {p['rewrite_seconds']:.1f} s",

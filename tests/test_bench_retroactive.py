@@ -29,4 +29,4 @@ def test_bench_retroactive_finds_every_value_and_leaves_none(settings, models) -
     assert result["pass"]["documents_re_redacted"] == result["naive"]["documents_found"] > 0
     assert result["values_left_in_store"] == 0
     assert 0 < result["pass"]["chunks_embedded"] <= result["pass"]["chunks_re_redacted"]
-    assert "naive (one regex per value)" in format_report(result)
+    assert "naive (one regex per spelling)" in format_report(result)

@@ -61,7 +61,8 @@ class ChromaVectorStore:
         found: dict[str, list[float]] = {}
         for start in range(0, len(ids), _PAGE):
             batch = self._collection.get(ids=list(ids[start : start + _PAGE]), include=["embeddings"])
-            for chunk_id, vector in zip(batch.get("ids") or [], batch.get("embeddings") or [], strict=True):
+            vectors = batch.get("embeddings")  # a numpy array: no truth value
+            for chunk_id, vector in zip(batch.get("ids") or [], [] if vectors is None else vectors, strict=True):
                 found[str(chunk_id)] = [float(x) for x in vector]
         return found
 
