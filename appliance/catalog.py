@@ -145,6 +145,7 @@ class Catalog:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA secure_delete=ON")  # deleted text is overwritten, whatever the SQLite build's default
             self._local.conn = conn
             with self._opening:
                 self._opened.append(conn)

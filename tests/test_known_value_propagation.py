@@ -26,6 +26,8 @@ MEMO = (
     f"{CUSTOMER} (SSN {SSN}) was blocked. The Leeds branch reviewed it within 2 days and Will followed up "
     "in May.</p></body></html>"
 )
+BADGE = "VORTIGERN-4471"  # an identifier no recognizer knows
+BADGE_TERM = "rtigern"  # the tail of its full-text term "vortigern"
 TRANSACTIONS = (
     f"date,customer,amount,reference\n2026-03-01,{CUSTOMER},120.50,TX-1001\n2026-03-02,Priya Raman,99.00,TX-1002\n"
 )
@@ -131,9 +133,12 @@ def test_the_vault_is_never_written_in_plaintext(app, bank, home: Path) -> None:
 def test_redact_add_removes_a_leaked_value_from_every_byte(app, bank, home: Path) -> None:  # type: ignore[no-untyped-def]
     from appliance.answering import ask
 
-    ingest_paths(app, [bank["memo"]], collection="bank", actor=TESTER)
+    badge = bank["memo"].with_name("badge.txt")
+    badge.write_text(f"Badge {BADGE} opened the vault door at night.")
+    ingest_paths(app, [bank["memo"], badge], collection="bank", actor=TESTER)
     ask(app, f"What happened to the account of {CUSTOMER}?", actor=TESTER, collections=["bank"])
     assert "catalog.sqlite3" in " ".join(_holding(home, CUSTOMER))
+    assert "catalog.sqlite3" in " ".join(_holding(home, BADGE_TERM))  # the full-text index's term
 
     vault_before = app.catalog.sealed_values("bank")
     dry = add_terms(app, TESTER, collection="bank", entity_type="PERSON", values=[CUSTOMER], dry_run=True)
@@ -148,9 +153,14 @@ def test_redact_add_removes_a_leaked_value_from_every_byte(app, bank, home: Path
     memo = _text(app, bank["memo"])
     assert CUSTOMER not in memo and "<PERSON_1>" in memo
     assert _holding(home, CUSTOMER) == []  # only the append-only audit database may still hold it
+    done = add_terms(app, TESTER, collection="bank", entity_type="EMPLOYEE_ID", values=[BADGE])
+    assert (done["documents_re_redacted"], done["occurrences"]) == (1, 1)
+    assert _text(app, badge) == "Badge <EMPLOYEE_ID_1> opened the vault door at night."
+    # the index stores terms with a shared prefix cut off: no old segment may keep the term's tail
+    assert _holding(home, BADGE_TERM) == []
     recorded = [e for e in app.audit.events() if e["action"] == audit_events.REDACT_ADD]
-    assert len(recorded) == 2
-    assert all(CUSTOMER not in str(e) for e in recorded)
+    assert [e["details"]["dry_run"] for e in recorded] == [True, False, False]
+    assert all(CUSTOMER not in str(e) and "VORTIGERN" not in str(e) for e in recorded)
 
     # from now on the value is redacted in new documents too, whatever the detector says
     later = bank["memo"].with_name("later.txt")
@@ -200,8 +210,12 @@ def test_redact_remove_stops_a_false_positive_from_spreading(app, bank, tmp_path
     assert result["ignored"] is True
     second = tmp_path / "second.txt"
     second.write_text("Acme Ltd will deliver again in June.")
-    ingest_paths(app, [second], collection="bank", actor=TESTER)
+    more = tmp_path / "more.csv"
+    more.write_text("date,customer,amount\n2026-04-01,Acme Ltd,12.00\n2026-04-02,Priya Raman,14.00\n")
+    ingest_paths(app, [second, more], collection="bank", actor=TESTER)
     assert _text(app, second) == "Acme Ltd will deliver again in June."
+    assert "customer: Acme Ltd;" in _text(app, more)  # the column's detection is ignored too
+    assert "Priya Raman" not in _text(app, more)
     assert remove_term(app, TESTER, collection="bank", value="Acme Ltd")["already_ignored"] is True
 
 
