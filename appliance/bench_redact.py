@@ -89,7 +89,7 @@ def format_propagation(alone: Scores, together: Scores) -> str:
         "everywhere; the table above scores each sample on its own, as before):",
         f"{'':<26}{'P':>7}{'R typed':>9}{'R any':>8}   over-redaction: share of kept gold spans redacted",
     ]
-    kept = [label for label, o in alone.others.items() if o.role == "kept by policy"]
+    kept = [label for label, o in alone.others.items() if o.role == KEPT]
     lines[-1] += "  (" + ", ".join(kept) + ")"
     for name, scores in (("ours, each sample alone", alone), ("ours + known values", together)):
         o = scores.overall
