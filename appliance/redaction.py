@@ -158,10 +158,6 @@ class Redactor:
         """The same policy, pseudonyms, field rules and vault over another detector (the benchmark's baseline)."""
         return Redactor(detector, self.pseudonymizer, self.policy_hash, self._fields, block_chars, self.vault)
 
-    def without_vault(self) -> Redactor:
-        """The same redactor that neither learns nor applies known values (benchmarks scoring texts alone)."""
-        return Redactor(self._detector, self.pseudonymizer, self.policy_hash, self._fields, self._block_chars)
-
     def spans(self, texts: Sequence[str]) -> list[list[DetectedEntity]]:
         """Merged spans to redact per text; field labels and column votes span all the texts."""
         found = self._detector.detect(texts)

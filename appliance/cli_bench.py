@@ -1,0 +1,171 @@
+"""`appliance bench ...`: every benchmark prints its figures beside a naive baseline measured in the same run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from appliance.bench_web import add_bench_web_command, cmd_bench_web
+from appliance.settings import Settings
+
+# The shared evaluation data sits beside the checkout (../shared/eval); benchmarks read it from there.
+EVAL_PII = Path(__file__).resolve().parents[2] / "shared" / "eval" / "pii"
+EVAL_QA_DOCS = EVAL_PII.parent / "qa" / "docugami_sec10q" / "docs"
+
+
+def add_bench_commands(commands: Any) -> None:
+    """Register `bench` and its subcommands on the root parser's subparsers."""
+    bench = commands.add_parser("bench", help="benchmarks that print figures against a naive baseline")
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True)
+    redact = bench_commands.add_parser("redact", help="redaction quality on labelled PII vs plain Presidio")
+    redact.add_argument("--data", type=Path, default=EVAL_PII / "presidio_synth_dataset_v2.json")
+    redact.add_argument("--published", type=Path, default=EVAL_PII / "presidio_published_results.md")
+    redact.add_argument("--limit", type=int, default=None, help="score only the first N samples")
+    redact.add_argument("--json", action="store_true")
+    qa = bench_commands.add_parser(
+        "ask", help="retrieval recall, verbatim rate, refusals, F1 and latency on ../shared/eval/qa"
+    )
+    qa.add_argument("--limit", type=int, default=None, help="SQuAD questions (half answerable, half not)")
+    qa.add_argument("--docugami-limit", type=int, default=30, help="Docugami 10-Q questions (0 skips them)")
+    qa.add_argument("--json", action="store_true")
+    speed = bench_commands.add_parser("ingest", help="ingestion speed vs a naive baseline and the stage limit")
+    speed.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="default: demo corpus + three SEC 10-Q PDFs")
+    speed.add_argument("--known-values", type=int, default=10_000, help="values in the vault before the pipeline run")
+    speed.add_argument("--json", action="store_true")
+    scale = bench_commands.add_parser("retrieval", help="hybrid retrieval latency at N chunks vs brute force")
+    scale.add_argument("--chunks", type=int, default=10_000, help="real sentence-sized chunks in the store")
+    scale.add_argument("--questions", type=int, default=200, help="SQuAD questions timed")
+    scale.add_argument("--json", action="store_true")
+    retro = bench_commands.add_parser("retroactive", help="the retroactive redaction pass at N stored chunks vs naive")
+    retro.add_argument("--chunks", type=int, default=10_000, help="real sentence-sized chunks in the store")
+    retro.add_argument("--values", type=int, default=100, help="names added to the vault after the chunks")
+    retro.add_argument("--json", action="store_true")
+    add_bench_web_command(bench_commands)
+    audit_speed = bench_commands.add_parser("audit", help="audit record() and verify speed vs naive baselines")
+    audit_speed.add_argument("--events", type=int, default=100_000, help="events in the log that verify checks")
+    audit_speed.add_argument("--json", action="store_true")
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
+    """Run the benchmark the arguments name and print its figures."""
+    if args.bench_command == "ingest":
+        return _bench_ingest(args, settings, error)
+    if args.bench_command == "ask":
+        return _bench_ask(args, settings, error)
+    if args.bench_command == "retroactive":
+        return _bench_retroactive(args, settings, error)
+    if args.bench_command == "retrieval":
+        return _bench_retrieval(args, settings, error)
+    if args.bench_command == "web":
+        return cmd_bench_web(args, settings, error)
+    if args.bench_command == "audit":
+        from appliance.bench_audit import format_report, run_audit_bench
+
+        if args.events < 1:
+            raise error("--events must be at least 1")
+        audit_result = run_audit_bench(args.events, None if args.json else lambda line: print(line, file=sys.stderr))
+        print(json.dumps(audit_result, indent=2) if args.json else format_report(audit_result))
+        return 0
+    return _bench_redact(args, settings, error)
+
+
+def _bench_ask(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
+    from appliance.bench_ask import format_report, run_ask_bench
+    from appliance.build import load_models
+
+    squad = EVAL_QA_DOCS.parents[1] / "haystack_squad2_dev_small.json"
+    if not squad.is_file():
+        raise error(f"no QA data at {squad}")
+    progress = (lambda line: print(line, file=sys.stderr)) if not args.json else None
+    result = run_ask_bench(
+        settings,
+        load_models(settings),
+        squad_path=squad,
+        docugami_dir=EVAL_QA_DOCS.parent,
+        limit=args.limit,
+        docugami_limit=args.docugami_limit,
+        progress=progress,
+    )
+    print(json.dumps(result, indent=2, default=str) if args.json else format_report(result))
+    return 0
+
+
+def _bench_ingest(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
+    from appliance.bench_ingest import format_report, run_ingest_bench
+    from appliance.build import load_models
+    from appliance.demo import DEMO_CORPUS
+
+    paths = list(args.paths) or [DEMO_CORPUS, *sorted(EVAL_QA_DOCS.glob("2023 Q[123] AAPL.pdf"))]
+    progress = (lambda line: print(line, file=sys.stderr)) if not args.json else None
+    if args.known_values < 0:
+        raise error("--known-values must be 0 or more")
+    result = run_ingest_bench(settings, load_models(settings), paths, progress, known_values=args.known_values)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0
+
+
+def _bench_retroactive(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
+    from appliance.bench_retroactive import format_report, run_retroactive_bench
+    from appliance.build import load_models
+
+    if args.chunks < 1 or args.values < 1:
+        raise error("--chunks and --values must be at least 1")
+    result = run_retroactive_bench(
+        settings,
+        load_models(settings),
+        eval_dir=EVAL_PII.parent,
+        chunks=args.chunks,
+        values=args.values,
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0
+
+
+def _bench_retrieval(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
+    from appliance.bench_retrieval import format_report, run_retrieval_bench
+    from appliance.build import load_models
+
+    if args.chunks < 1 or args.questions < 1:
+        raise error("--chunks and --questions must be at least 1")
+    result = run_retrieval_bench(
+        settings,
+        load_models(settings),
+        eval_dir=EVAL_PII.parent,
+        chunks=args.chunks,
+        questions=args.questions,
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0
+
+
+def _bench_redact(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
+    from appliance.backends.presidio_defaults import PresidioDefaultsDetector
+    from appliance.bench_redact import run_redaction_bench
+    from appliance.build import load_models
+    from appliance.redaction import MergedDetector
+
+    if not args.data.is_file():
+        raise error(f"no labelled data at {args.data}")
+    ours = MergedDetector(load_models(settings).detector)
+    baseline = MergedDetector(PresidioDefaultsDetector(settings.models.spacy_model))
+    progress = (lambda line: print(line, file=sys.stderr)) if sys.stderr.isatty() and not args.json else None
+    result = run_redaction_bench(
+        ours,
+        baseline,
+        args.data,
+        args.published if args.published.is_file() else None,
+        args.limit,
+        progress,
+        redacted_types=settings.redaction.redacted_types,
+        propagated_types=settings.redaction.propagated_types if settings.redaction.propagate_known_values else (),
+    )
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "table"}, indent=2))
+    else:
+        print(result["table"])
+    return 0
