@@ -21,7 +21,7 @@ from appliance import audit_events
 from appliance.actors import Actor
 from appliance.app import Appliance
 from appliance.catalog import DocumentRecord, NewDocument
-from appliance.chunking import chunk_sections
+from appliance.chunking import ChunkSpan
 from appliance.document_store import store_version
 from appliance.known_values import KnownMatch, KnownValueMatcher
 from appliance.redaction import Section
@@ -191,8 +191,12 @@ def _rewrite(
     new_sections = [
         Section(moved_offset(s.start, moves), moved_offset(s.end, moves), s.page, s.label) for s in sections
     ]
-    settings = app.settings.ingest
-    spans = chunk_sections(new_text, new_sections, settings.chunk_chars, settings.chunk_overlap_chars)
+    # The chunks keep their places (moved by the replacements), so a chunk without a match keeps its text,
+    # its vector and its neighbours; only the chunks that held a value are embedded again.
+    spans = [
+        ChunkSpan(c.ordinal, moved_offset(c.start, moves), moved_offset(c.end, moves), c.page, c.label)
+        for c in app.catalog.chunks(record.row_id)
+    ]
     vectors = _vectors(app, record.row_id, [new_text[s.start : s.end] for s in spans], report)
     redactions = Counter(record.redactions)
     redactions.update(m.entity_type for m in matches)
