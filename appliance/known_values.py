@@ -34,6 +34,11 @@ _SPACE_RUN = re.compile(" {2,}")
 _NUMBER_RUN = re.compile(r"\d[\d \-.()/\u00a0]*\d")
 _NUMBER_SEPARATORS = re.compile(r"[\s\-.()/+]")
 _TITLES = frozenset("mr mrs ms miss mx dr prof sir dame".split())
+# A "person" whose name ends like a company is a detector's mistake (a customer column holding firms).
+_COMPANY_WORDS = frozenset(
+    "inc inc. ltd ltd. llc plc gmbh ag sa s.a. corp corp. co co. company partners group holdings bank "
+    "associates industries international services solutions systems technologies foundation trust".split()
+)
 MIN_DIGITS = 6
 MIN_WORD_KEY = 4
 # Recently learned keys live in a small automaton rebuilt on every change; the large one is rebuilt
@@ -94,6 +99,16 @@ def person_variants(value: str) -> set[str]:
     return {" ".join(f.split()) for f in forms}
 
 
+def _spreadable_name(value: str) -> bool:
+    """A name of two or more words that does not end like a company.
+
+    A one-word "person" is the detector's least reliable find (a place, a brand, a first name), so it is
+    redacted where it was found but never spread; a full name still spreads its surname alone.
+    """
+    words = value.replace(",", " ").split()
+    return len(words) >= 2 and words[-1].casefold() not in _COMPANY_WORDS
+
+
 def _acceptable_word_key(key: str, entity_type: str) -> bool:
     """Keys too short or too ordinary to redact wherever they appear are left out."""
     if len(key) < MIN_WORD_KEY:
@@ -113,6 +128,8 @@ def keys_for(value: KnownValue) -> tuple[set[str], set[str]]:
     digits = digit_form(value.value)
     if digits is not None:
         return set(), {digits}
+    if value.entity_type == "PERSON" and not _spreadable_name(value.value):
+        return set(), set()
     spellings = person_variants(value.value) if value.entity_type == "PERSON" else {value.value}
     if value.entity_type == "IBAN_CODE":
         compact = re.sub(r"\s", "", value.value)

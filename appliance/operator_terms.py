@@ -64,7 +64,10 @@ def add_terms(
     matcher = KnownValueMatcher()
     matcher.add(KnownValue(entity_type, pseudonyms.existing_placeholder(collection, entity_type, v), v) for v in values)
     if not matcher.size:
-        raise TermsError("the value is too short or too ordinary a word to redact wherever it appears")
+        raise TermsError(
+            "the value is too short, an ordinary word, or a one-word name (which may be a place or a brand): "
+            "it cannot be redacted wherever it appears; give the full name"
+        )
     if dry_run:
         report = sweep(app, collection, actor, matcher, dry_run=True)
     else:

@@ -197,26 +197,26 @@ def test_redact_add_refuses_what_it_cannot_spread_safely(app) -> None:  # type: 
 
 
 def test_redact_remove_stops_a_false_positive_from_spreading(app, bank, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """The customer column makes "Acme Ltd" a PERSON; an operator takes it off, and it stops spreading."""
-    (bank["csv"]).write_text(TRANSACTIONS + "2026-03-03,Acme Ltd,45.00,TX-1003\n")
+    """The customer column makes "Harbor Lights" a PERSON; an operator takes it off, and it stops spreading."""
+    (bank["csv"]).write_text(TRANSACTIONS + "2026-03-03,Harbor Lights,45.00,TX-1003\n")
     ingest_paths(app, [bank["csv"]], collection="bank", actor=TESTER)
-    assert "Acme Ltd" not in _text(app, bank["csv"])
+    assert "Harbor Lights" not in _text(app, bank["csv"])
     letter = tmp_path / "letter.txt"
-    letter.write_text("Our supplier Acme Ltd delivered the cards on time.")
+    letter.write_text("Our supplier Harbor Lights delivered the cards on time.")
     ingest_paths(app, [letter], collection="bank", actor=TESTER)
-    assert "Acme Ltd" not in _text(app, letter)  # spread: the false positive's cost
+    assert "Harbor Lights" not in _text(app, letter)  # spread: the false positive's cost
 
-    result = remove_term(app, TESTER, collection="bank", value="acme  ltd")
+    result = remove_term(app, TESTER, collection="bank", value="harbor  lights")
     assert result["ignored"] is True
     second = tmp_path / "second.txt"
-    second.write_text("Acme Ltd will deliver again in June.")
+    second.write_text("Harbor Lights will deliver again in June.")
     more = tmp_path / "more.csv"
-    more.write_text("date,customer,amount\n2026-04-01,Acme Ltd,12.00\n2026-04-02,Priya Raman,14.00\n")
+    more.write_text("date,customer,amount\n2026-04-01,Harbor Lights,12.00\n2026-04-02,Priya Raman,14.00\n")
     ingest_paths(app, [second, more], collection="bank", actor=TESTER)
-    assert _text(app, second) == "Acme Ltd will deliver again in June."
-    assert "customer: Acme Ltd;" in _text(app, more)  # the column's detection is ignored too
+    assert _text(app, second) == "Harbor Lights will deliver again in June."
+    assert "customer: Harbor Lights;" in _text(app, more)  # the column's detection is ignored too
     assert "Priya Raman" not in _text(app, more)
-    assert remove_term(app, TESTER, collection="bank", value="Acme Ltd")["already_ignored"] is True
+    assert remove_term(app, TESTER, collection="bank", value="Harbor Lights")["already_ignored"] is True
 
 
 def test_questions_use_the_collections_known_values(app, bank) -> None:  # type: ignore[no-untyped-def]

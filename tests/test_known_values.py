@@ -63,8 +63,13 @@ def test_ordinary_words_months_places_and_short_words() -> None:
         assert not is_ordinary_word(word), word
 
 
-def test_a_value_that_is_an_ordinary_word_is_never_propagated_alone() -> None:
-    matcher = _matcher(("PERSON", "<PERSON_1>", "Will"), ("PERSON", "<PERSON_2>", "May"))
+def test_a_one_word_or_company_like_person_is_never_propagated() -> None:
+    matcher = _matcher(
+        ("PERSON", "<PERSON_1>", "Will"),
+        ("PERSON", "<PERSON_2>", "May"),
+        ("PERSON", "<PERSON_3>", "Akureyri"),  # a town the detector took for a person
+        ("PERSON", "<PERSON_4>", "Johnson Holdings"),  # a firm in a customer column
+    )
     assert matcher.size == 0
     assert _found(matcher, "Will the May payment arrive?") == []
 
