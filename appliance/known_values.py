@@ -90,7 +90,9 @@ def person_variants(value: str) -> set[str]:
     full = " ".join(tokens)
     forms |= {full, f"{first} {last}", f"{last}, {first}", f"{last}, {' '.join([first, *middle])}"}
     if first[0].isalpha():
-        forms |= {f"{first[0]}. {last}", f"{first[0]} {last}", f"{first[0]}.{last}"}
+        forms |= {f"{first[0]}. {last}", f"{first[0]}.{last}"}
+        if not is_ordinary_word(last):  # "A Smith" would also be "a smith" in "hired a smith"
+            forms.add(f"{first[0]} {last}")
         if middle:
             initials = " ".join(f"{m[0]}." for m in middle if m[0].isalpha())
             forms |= {f"{first} {initials} {last}", f"{first[0]}. {initials} {last}"}

@@ -20,7 +20,7 @@ from typing import Any
 from appliance import audit_events
 from appliance.actors import Actor
 from appliance.app import Appliance
-from appliance.catalog import DocumentRecord, NewDocument
+from appliance.catalog import ChunkRecord, DocumentRecord, NewDocument
 from appliance.chunking import ChunkSpan
 from appliance.document_store import store_version
 from appliance.known_values import KnownMatch, KnownValueMatcher
@@ -33,7 +33,7 @@ class PassReport:
 
     documents_scanned: int = 0
     documents: list[dict[str, Any]] = field(default_factory=list)
-    chunks: int = 0
+    chunks: int = 0  # chunks that held a value (each is stored changed in the new version)
     chunks_embedded: int = 0  # chunks of the new versions whose text changed (the rest keep their vectors)
     occurrences: Counter[str] = field(default_factory=Counter)
     find_seconds: float = 0.0
@@ -120,14 +120,17 @@ def _apply(
         record = app.catalog.document_by_row(row_id)
         report.occurrences.update(m.entity_type for m in matches)
         if dry_run:
-            chunks = [
-                c for c in app.catalog.chunks(row_id) if any(m.start < c.end and c.start < m.end for m in matches)
-            ]
-            report.documents.append({"doc_id": record.doc_id, "version": record.version, "chunks": len(chunks)})
-            report.chunks += len(chunks)
+            held = _chunks_holding(app.catalog.chunks(row_id), matches)
+            report.documents.append({"doc_id": record.doc_id, "version": record.version, "chunks": held})
+            report.chunks += held
             continue
         report.documents.append(_rewrite(app, record, text, matches, generation, actor, report))
     report.rewrite_seconds += time.perf_counter() - started
+
+
+def _chunks_holding(chunks: Sequence[ChunkRecord], matches: Sequence[KnownMatch]) -> int:
+    """How many chunks hold at least one of the matches."""
+    return sum(1 for c in chunks if any(m.start < c.end and c.start < m.end for m in matches))
 
 
 def replace_matches(text: str, matches: Sequence[KnownMatch]) -> tuple[str, list[tuple[int, int, int, int]]]:
@@ -158,9 +161,11 @@ def moved_offset(offset: int, moves: Sequence[tuple[int, int, int, int]]) -> int
     return new_end + max(0, offset - end)
 
 
-def _vectors(app: Appliance, old_row: int, texts: list[str], report: PassReport) -> list[list[float]]:
+def _vectors(
+    app: Appliance, old_chunks: Sequence[ChunkRecord], texts: list[str], report: PassReport
+) -> list[list[float]]:
     """Vectors for the new chunks: an unchanged chunk keeps its stored vector, only changed ones are embedded."""
-    old = {c.text: c.chunk_id for c in app.catalog.chunks(old_row)}
+    old = {c.text: c.chunk_id for c in old_chunks}
     stored = app.vectors.embeddings([old[t] for t in texts if t in old])
     reused = {t: stored[old[t]] for t in texts if t in old and old[t] in stored}
     fresh = [t for t in dict.fromkeys(texts) if t not in reused]
@@ -193,11 +198,12 @@ def _rewrite(
     ]
     # The chunks keep their places (moved by the replacements), so a chunk without a match keeps its text,
     # its vector and its neighbours; only the chunks that held a value are embedded again.
+    old_chunks = app.catalog.chunks(record.row_id)
     spans = [
         ChunkSpan(c.ordinal, moved_offset(c.start, moves), moved_offset(c.end, moves), c.page, c.label)
-        for c in app.catalog.chunks(record.row_id)
+        for c in old_chunks
     ]
-    vectors = _vectors(app, record.row_id, [new_text[s.start : s.end] for s in spans], report)
+    vectors = _vectors(app, old_chunks, [new_text[s.start : s.end] for s in spans], report)
     redactions = Counter(record.redactions)
     redactions.update(m.entity_type for m in matches)
     document = NewDocument(
@@ -218,7 +224,7 @@ def _rewrite(
         vault_generation=generation,
     )
     store_version(app, document, new_sections, spans, vectors)
-    report.chunks += len(spans)
+    report.chunks += _chunks_holding(old_chunks, matches)
     counts = dict(sorted(Counter(m.entity_type for m in matches).items()))
     app.audit.record(
         actor,

@@ -42,6 +42,12 @@ def test_variants_of_a_name_with_a_middle_initial() -> None:
     assert person_variants("Doe, Jane") >= {"Jane Doe", "J. Doe"}
 
 
+def test_an_initial_without_its_dot_only_before_an_unusual_surname() -> None:
+    matcher = _matcher(("PERSON", "<PERSON_1>", "Anna Smith"), ("PERSON", "<PERSON_2>", "Anna Wielgosz"))
+    text = "They hired a smith. A. Smith signed; A Wielgosz too."
+    assert _found(matcher, text) == [("A. Smith", "<PERSON_1>"), ("A Wielgosz", "<PERSON_2>")]
+
+
 def test_only_whole_words_match() -> None:
     matcher = _matcher(("PERSON", "<PERSON_1>", "Jane Doe"))
     assert _found(matcher, "Janet Doering and MaryJane Doe") == []
