@@ -7,7 +7,7 @@ DEMO_HOME ?= $(CURDIR)/.demo-home
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install system-deps demo test test-fast lint lock clean wheelhouse offline-test
+.PHONY: install system-deps demo test test-fast lint lock clean wheelhouse offline-test mutants
 
 install: $(VENV)/.installed
 
@@ -35,6 +35,11 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
+
+# Plant each bug of tests/mutants.py's fixed list in a copy of the tree and run the fast tests that guard it;
+# fails if any bug survives. Not part of make test (a few minutes).
+mutants: install
+	$(BIN)/python tests/mutants.py
 
 # The air-gapped bundle (deploy/README.md): every locked wheel, a portable llama-cpp-python wheel,
 # torch's CPU build, the appliance's own wheel and a manifest, in offline_wheels/.

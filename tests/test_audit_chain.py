@@ -221,6 +221,30 @@ def test_an_edit_with_the_hash_recomputed_is_caught_at_the_next_link(log: AuditL
     assert_tampered(log, 6, "does not link")
 
 
+def test_a_chain_rewritten_from_the_middle_with_every_hash_and_link_recomputed_is_caught(
+    log: AuditLog, settings: Settings
+) -> None:
+    """The chain alone holds together after such a rewrite; only the signed checkpoint can tell."""
+    record_many(log, 12)
+    previous_hash = next(log.events("seq = 4"))["hash"]
+    statements = []
+    for event in log.events("seq >= 5"):
+        event["details"] = {**event["details"], "question": "rewritten"}
+        event["prev_hash"] = previous_hash
+        event["hash"] = previous_hash = event_hash(event)
+        statements.append(
+            (
+                "UPDATE audit_events SET details = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                (canonical_bytes(event["details"]).decode(), event["prev_hash"], event["hash"], event["seq"]),
+            )
+        )
+    raw(settings, *statements)
+    from appliance.audit_chain import check_events
+
+    assert check_events(log.events(parse=False)).ok  # the rewritten chain links up
+    assert_tampered(log, 12, "differs from the signed checkpoint")
+
+
 def test_a_deleted_middle_event_is_caught(log: AuditLog, settings: Settings) -> None:
     record_many(log, 12)
     raw(settings, ("DELETE FROM audit_events WHERE seq = 7", ()))

@@ -89,9 +89,11 @@ def test_backup_while_serving_then_restore_verifies_and_answers(app, home: Path,
             _cli(target, "ask", "When does the harbour office receive parcels?", "--collection", "ops", "--json").stdout
         )
         assert any("Tuesday" in c["quote"] for c in answer["citations"]), answer
-        # the same pseudonym key came back: the stored text shows the same placeholder as before
         shown = json.loads(_cli(target, "docs", "show", str(note), "--json").stdout)
         assert "Maria Keller" not in shown["text"] and "<PERSON_1>" in shown["text"]
+        # the same keys came back (a restore that made new ones would leave the pseudonyms unmatchable)
+        for key in ("pseudonym-hmac.key", "reidentification.key"):
+            assert (target / "keys" / key).read_bytes() == (home / "keys" / key).read_bytes(), key
 
     again = _cli(tmp_path / f"restored-{backup.stem}", "restore", str(backup), "--passphrase-stdin", stdin=PASSPHRASE)
     assert again.returncode == 2 and "--replace" in again.stderr
@@ -106,3 +108,35 @@ def test_backup_while_serving_then_restore_verifies_and_answers(app, home: Path,
         stdin=PASSPHRASE,
     )
     assert replaced.returncode == 0 and "replaced-" in replaced.stdout
+
+
+def test_a_file_damaged_inside_a_validly_sealed_backup_is_refused_before_anything_is_replaced(  # type: ignore[no-untyped-def]
+    app, tmp_path: Path
+) -> None:
+    """Sealing shows damage to the archive; the manifest's hashes show a file changed before it was sealed again."""
+    import tarfile
+
+    from appliance.backup import RestoreError, restore_backup, write_backup
+    from appliance.settings import Settings
+
+    backup = tmp_path / "good.backup"
+    write_backup(app, backup, Sealing(passphrase=PASSPHRASE))
+    plain = b"".join(decrypt_stream(io.BytesIO(backup.read_bytes()), Sealing(passphrase=PASSPHRASE)))
+    repacked = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(plain)) as source, tarfile.open(fileobj=repacked, mode="w") as target:
+        for member in source.getmembers():
+            data = source.extractfile(member).read() if member.isfile() else None
+            if member.name.endswith("keys/pseudonym-hmac.key"):
+                data = bytes(b ^ 0xFF for b in data)  # same size, other bytes
+            target.addfile(member, io.BytesIO(data) if data is not None else None)
+    damaged = tmp_path / "damaged.backup"
+    with damaged.open("wb") as out:
+        encrypt_stream(io.BytesIO(repacked.getvalue()), out, Sealing(passphrase=PASSPHRASE))
+    home = tmp_path / "restore-here"
+    with pytest.raises(RestoreError, match=r"pseudonym-hmac\.key does not match its sha256"):
+        restore_backup(damaged, Settings(home=home), Sealing(passphrase=PASSPHRASE))
+    assert sorted(p.name for p in home.iterdir()) == []  # nothing was put in place
+    restore_backup(backup, Settings(home=home), Sealing(passphrase=PASSPHRASE))  # the undamaged one restores
+    assert (home / "keys" / "pseudonym-hmac.key").read_bytes() == (
+        app.settings.keys_dir / "pseudonym-hmac.key"
+    ).read_bytes()

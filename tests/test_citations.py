@@ -46,3 +46,11 @@ def test_candidate_sentences_are_document_spans() -> None:
         "Hotel stays are capped at EUR 180 per night.",
     ]
     assert all(DOCUMENT[c.start : c.end] == c.text for c in candidates)
+
+
+def test_candidate_sentences_of_a_chunk_deep_in_the_document_keep_document_offsets() -> None:
+    """A chunk that starts past 0: every evidence span is an offset into the document, not the chunk."""
+    chunk = chunk_of(13, len(DOCUMENT))
+    candidates = candidate_sentences([chunk])
+    assert [c.start for c in candidates] == [DOCUMENT.index("Claims"), DOCUMENT.index("Hotel")]
+    assert all(DOCUMENT[c.start : c.end] == c.text for c in candidates)

@@ -86,6 +86,52 @@ def test_unchanged_is_skipped_changed_is_a_new_version_delete_removes_everywhere
         show_document(app, str(source), actor=TESTER)
 
 
+class RenamedEmbedder:
+    """The real embedder under another model id: stands for an operator's new embedding model."""
+
+    def __init__(self, inner, model_id: str) -> None:  # type: ignore[no-untyped-def]
+        self._inner = inner
+        self.model_id = model_id
+        self.dimension = inner.dimension
+
+    def embed(self, texts):  # type: ignore[no-untyped-def]
+        return self._inner.embed(texts)
+
+    def warm_up(self) -> None:
+        self._inner.warm_up()
+
+
+def test_a_new_redaction_policy_or_embedding_model_makes_the_next_ingest_a_new_version(
+    home: Path, models, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+    import os
+
+    from appliance.build import build
+    from appliance.settings import RedactionSettings, Settings
+
+    source = tmp_path / "note.txt"
+    source.write_text("Claims are paid within 30 days. Contact Jane Roe at jane.roe@example.com.\n")
+    saved = dict(os.environ)
+    try:
+        with build(Settings(home=home), models) as app:
+            assert ingest_paths(app, [source], collection="c", actor=TESTER).ingested[0].version == 1
+            assert ingest_paths(app, [source], collection="c", actor=TESTER).unchanged
+        stricter = Settings(home=home, redaction=RedactionSettings(score_threshold=0.5))
+        with build(stricter, models) as app:
+            report = ingest_paths(app, [source], collection="c", actor=TESTER)
+            assert [d.version for d in report.ingested] == [2], report.to_json()
+            assert app.catalog.active_document("c", str(source)).policy_hash == app.redactor.policy_hash
+        with build(stricter, models) as app:
+            renamed = dataclasses.replace(app, embedder=RenamedEmbedder(models.embedder, "another-model"))
+            report = ingest_paths(renamed, [source], collection="c", actor=TESTER)
+            assert [d.version for d in report.ingested] == [3], report.to_json()
+            assert app.catalog.active_document("c", str(source)).embedding_model == "another-model"
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def test_collections_are_separate_and_pseudonyms_consistent_within_one(app, tmp_path: Path) -> None:
     a = tmp_path / "a.txt"
     b = tmp_path / "b.txt"

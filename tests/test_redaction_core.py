@@ -108,3 +108,19 @@ def test_sealed_values_are_not_plaintext(tmp_path: Path) -> None:
     assert b"Jane Roe" not in catalog_file.read_bytes()
     wal = catalog_file.with_name(catalog_file.name + "-wal")
     assert not wal.exists() or b"Jane Roe" not in wal.read_bytes()
+
+
+def test_the_digest_is_keyed_on_the_normalised_value_and_on_the_collection(tmp_path: Path) -> None:
+    """Spellings of one value share a digest (so a pseudonym); the same value in two collections does not."""
+    import hmac
+
+    hmac_key = load_or_create_key(tmp_path / "keys" / "h.key")
+    pseudonyms = Pseudonymizer(hmac_key, load_or_create_key(tmp_path / "keys" / "s.key"), Catalog(tmp_path / "c.db"))
+    assert pseudonyms.digest("a", "PERSON", " Jane\n  DOE") == pseudonyms.digest("a", "PERSON", "jane doe")
+    assert pseudonyms.digest("a", "PHONE_NUMBER", "(617) 555-0148") == pseudonyms.digest(
+        "a", "PHONE_NUMBER", "617.555.0148"
+    )
+    assert pseudonyms.digest("a", "PERSON", "jane doe") != pseudonyms.digest("b", "PERSON", "jane doe")
+    expected = hmac.new(hmac_key, b"a\x1fPERSON\x1fjane doe", hashlib.sha256).hexdigest()
+    assert pseudonyms.digest("a", "PERSON", "Jane Doe") == expected
+    assert pseudonyms.placeholder("a", "PERSON", "JANE  Doe") == pseudonyms.placeholder("a", "PERSON", "jane doe")

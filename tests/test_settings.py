@@ -68,3 +68,21 @@ def test_invalid_values_are_rejected(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("APPLIANCE_INGEST__MAX_FILE_MB", "-1")
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_every_part_of_the_entity_policy_changes_the_policy_hash() -> None:
+    """A changed policy must make the next ingest of a file a new version: its hash must move."""
+    from appliance.policy import policy_hash
+    from appliance.settings import RedactionSettings
+
+    base = RedactionSettings()
+    changed = [
+        base.model_copy(update={"score_threshold": 0.5}),
+        base.model_copy(update={"redact_entities": ["PERSON"]}),
+        base.model_copy(update={"keep_entities": ["URL"]}),
+        base.model_copy(update={"field_labels": {"PERSON": ["client"]}}),
+        base.model_copy(update={"propagate_known_values": False}),
+    ]
+    hashes = {policy_hash(s, "detector-1") for s in [base, *changed]} | {policy_hash(base, "detector-2")}
+    assert len(hashes) == len(changed) + 2
+    assert policy_hash(base, "detector-1") == policy_hash(RedactionSettings(), "detector-1")

@@ -123,3 +123,32 @@ def test_a_signed_out_client_reaches_nothing_under_the_app(site: Served) -> None
         for route in ("/app/gradio_api/upload", "/app/gradio_api/queue/join"):
             assert anonymous.post(route, json={}).status_code == 401
         assert anonymous.get("/app/config").status_code == 401
+
+
+def test_every_page_and_app_response_carries_the_content_security_policy(site: Served) -> None:
+    """A missing header makes no console error in a browser test; this checks the header itself."""
+    from ui.server import APP_CSP, PAGE_CSP
+
+    with httpx.Client(base_url=site.url) as anonymous:
+        page = anonymous.get("/login")
+        assert page.headers["content-security-policy"] == PAGE_CSP
+        assert anonymous.get("/app/config").headers["content-security-policy"] == APP_CSP
+    with closing(sign_in(site.url, "ana", PASSWORD)) as analyst:
+        reply = analyst.get("/app/")
+        assert reply.status_code == 200
+        assert reply.headers["content-security-policy"] == APP_CSP
+        assert "default-src 'self'" in APP_CSP and "http" not in APP_CSP.replace("'self'", "")
+        assert reply.headers["x-frame-options"] == "DENY"
+
+
+def test_disabling_an_account_ends_its_open_session_at_the_next_request(site: Served) -> None:
+    from tests.actors import TESTER
+
+    with closing(sign_in(site.url, "ana", PASSWORD)) as analyst:
+        assert analyst.get("/app/config").status_code == 200
+        site.ctx.directory.set_disabled("ana", True, by=TESTER)
+        try:
+            assert analyst.get("/app/config").status_code == 401
+            assert analyst.post("/app/gradio_api/queue/join", json={}).status_code == 401
+        finally:
+            site.ctx.directory.set_disabled("ana", False, by=TESTER)

@@ -1,0 +1,163 @@
+"""`make mutants`: plant a fixed list of plausible bugs in the core, one at a time, and run the fast tests that guard each.
+
+A mutant "survives" when its tests still pass: then nothing would notice that bug in the product.
+Each mutant is planted in a fresh copy of the tree under a temporary folder (the checkout is never
+touched, so an interrupted run leaves no bug behind), and pytest runs there with that copy first on
+the import path. Prints one line per mutant and exits 1 if any survived.
+
+    .venv/bin/python tests/mutants.py [NAME-FRAGMENT...]
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+COPIED = ("appliance", "ingestion", "ui", "tests", "pyproject.toml")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTANTS = (
+    Mutant(
+        "audit verify: the event at the signed checkpoint is not compared with it",
+        "appliance/audit_verify.py",
+        'if rows and rows[0]["hash"] != checkpoint.hash:',
+        "if False:",
+        ("tests/test_audit_chain.py",),
+    ),
+    Mutant(
+        "audit chain: an event's own hash is not recomputed",
+        "appliance/audit_chain.py",
+        'if computed != event["hash"]:',
+        "if False:",
+        ("tests/test_audit_chain.py",),
+    ),
+    Mutant(
+        "pseudonyms: the HMAC covers the raw value, not the normalised one",
+        "appliance/pseudonyms.py",
+        'message = f"{collection}\\x1f{entity_type}\\x1f{normalise(entity_type, value)}".encode()',
+        'message = f"{collection}\\x1f{entity_type}\\x1f{value}".encode()',
+        ("tests/test_redaction_core.py",),
+    ),
+    Mutant(
+        "pseudonyms: the collection is left out of the HMAC",
+        "appliance/pseudonyms.py",
+        'message = f"{collection}\\x1f{entity_type}\\x1f{normalise(entity_type, value)}".encode()',
+        'message = f"{entity_type}\\x1f{normalise(entity_type, value)}".encode()',
+        ("tests/test_redaction_core.py",),
+    ),
+    Mutant(
+        "citations: candidate sentences forget where their chunk starts",
+        "appliance/citations.py",
+        "found.append(Evidence(chunk, chunk.start + start, chunk.start + end, chunk.text[start:end]))",
+        "found.append(Evidence(chunk, start, end, chunk.text[start:end]))",
+        ("tests/test_citations.py",),
+    ),
+    Mutant(
+        "prompts: a document can close the data fence",
+        "appliance/prompts.py",
+        "text.replace('</documents>', '')",
+        "text",
+        ("tests/test_prompts.py",),
+    ),
+    Mutant(
+        "roles: analysts may search the audit log",
+        "appliance/roles.py",
+        "            Permission.FEEDBACK,\n        }",
+        "            Permission.FEEDBACK,\n            Permission.AUDIT_SEARCH,\n        }",
+        ("tests/test_users.py",),
+    ),
+    Mutant(
+        "access: a collection not granted is allowed",
+        "appliance/access.py",
+        'raise Forbidden(f"collection {name!r} is not granted to {user.name}")',
+        "pass",
+        ("tests/test_ui_access.py",),
+    ),
+    Mutant(
+        "redaction policy: the score threshold is not part of the policy hash",
+        "appliance/policy.py",
+        '"threshold": settings.score_threshold,',
+        "",
+        ("tests/test_settings.py",),
+    ),
+    Mutant(
+        "redaction: overlapping spans are not merged",
+        "appliance/redaction.py",
+        "if merged and entity.start < merged[-1][1]:",
+        "if False:",
+        ("tests/test_redaction_core.py",),
+    ),
+    Mutant(
+        "known values: ordinary words spread on their own",
+        "appliance/ordinary_words.py",
+        "return len(folded) < 4 or folded in CALENDAR_WORDS or folded in dictionary_words()",
+        "return len(folded) < 4",
+        ("tests/test_known_values.py",),
+    ),
+    Mutant(
+        "known values: a spelling two people share keeps the first one's pseudonym",
+        "appliance/known_values.py",
+        'self.target[key] = (known[0], f"<{known[0]}>")',
+        "pass",
+        ("tests/test_known_values.py",),
+    ),
+)
+
+
+def run(mutant: Mutant, python: str) -> tuple[bool, float]:
+    """Plant the mutant in a copy of the tree and run its tests; True if they still pass (it survived)."""
+    with tempfile.TemporaryDirectory(prefix="mutant-") as folder:
+        root = Path(folder)
+        for name in COPIED:
+            source = REPO / name
+            if source.is_dir():
+                shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, root / name)
+        target = root / mutant.path
+        code = target.read_text()
+        if code.count(mutant.old) != 1:
+            raise SystemExit(f"mutant {mutant.name!r}: the code to change is not found once in {mutant.path}")
+        target.write_text(code.replace(mutant.old, mutant.new))
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        started = time.perf_counter()
+        result = subprocess.run(
+            [python, "-m", "pytest", "-q", "-x", "-m", "not slow", "-p", "no:cacheprovider", *mutant.tests],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        return result.returncode == 0, time.perf_counter() - started
+
+
+def main(selected: list[str]) -> int:
+    chosen = [m for m in MUTANTS if not selected or any(s in m.name for s in selected)]
+    survivors = []
+    for mutant in chosen:
+        survived, seconds = run(mutant, sys.executable)
+        print(f"{'SURVIVED' if survived else 'killed  '}  {seconds:5.1f} s  {mutant.name}", flush=True)
+        if survived:
+            survivors.append(mutant.name)
+    print(f"{len(chosen) - len(survivors)} of {len(chosen)} mutants killed, {len(survivors)} survived")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
