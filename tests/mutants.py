@@ -120,8 +120,8 @@ MUTANTS = (
 )
 
 
-def run(mutant: Mutant, python: str) -> tuple[bool, float]:
-    """Plant the mutant in a copy of the tree and run its tests; True if they still pass (it survived)."""
+def run(mutant: Mutant | None, python: str, tests: tuple[str, ...] = ()) -> tuple[bool, float]:
+    """Plant the mutant (None: nothing) in a copy of the tree and run its tests; True if they pass."""
     with tempfile.TemporaryDirectory(prefix="mutant-") as folder:
         root = Path(folder)
         for name in COPIED:
@@ -130,15 +130,17 @@ def run(mutant: Mutant, python: str) -> tuple[bool, float]:
                 shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 shutil.copy2(source, root / name)
-        target = root / mutant.path
-        code = target.read_text()
-        if code.count(mutant.old) != 1:
-            raise SystemExit(f"mutant {mutant.name!r}: the code to change is not found once in {mutant.path}")
-        target.write_text(code.replace(mutant.old, mutant.new))
+        if mutant is not None:
+            target = root / mutant.path
+            code = target.read_text()
+            if code.count(mutant.old) != 1:
+                raise SystemExit(f"mutant {mutant.name!r}: the code to change is not found once in {mutant.path}")
+            target.write_text(code.replace(mutant.old, mutant.new))
+            tests = mutant.tests
         env = {**os.environ, "PYTHONPATH": str(root)}
         started = time.perf_counter()
         result = subprocess.run(
-            [python, "-m", "pytest", "-q", "-x", "-m", "not slow", "-p", "no:cacheprovider", *mutant.tests],
+            [python, "-m", "pytest", "-q", "-x", "-m", "not slow", "-p", "no:cacheprovider", *tests],
             cwd=root,
             env=env,
             capture_output=True,
@@ -149,6 +151,12 @@ def run(mutant: Mutant, python: str) -> tuple[bool, float]:
 
 def main(selected: list[str]) -> int:
     chosen = [m for m in MUTANTS if not selected or any(s in m.name for s in selected)]
+    guards = tuple(sorted({t for m in chosen for t in m.tests}))
+    passed, seconds = run(None, sys.executable, guards)  # the copy must pass before any bug is planted
+    print(f"{'clean   ' if passed else 'BROKEN  '}  {seconds:5.1f} s  the guarding tests on the unchanged tree")
+    if not passed:
+        print("the guarding tests fail without any mutant: fix them first")
+        return 2
     survivors = []
     for mutant in chosen:
         survived, seconds = run(mutant, sys.executable)
