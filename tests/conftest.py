@@ -8,10 +8,8 @@ recorded, and the test that made it fails, even if a library swallowed the error
 from __future__ import annotations
 
 import atexit
-import ipaddress
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +23,7 @@ os.environ["APPLIANCE_HOME"] = str(SESSION_HOME)
 os.environ.setdefault("APPLIANCE_RUNTIME__THREADS", "2")
 
 from appliance.offline import apply_offline_environment  # noqa: E402  (after APPLIANCE_HOME)
+from tests.subprocess_guard import egress_guard  # noqa: E402
 
 apply_offline_environment(SESSION_HOME, threads=2)
 
@@ -33,73 +32,28 @@ EVAL = REPO.parent / "shared" / "eval"
 DEMO_CORPUS = REPO / "appliance" / "demo_corpus" / "documents"
 DEMO_EXPECTATIONS = REPO / "appliance" / "demo_corpus" / "expectations.json"
 
-EGRESS_ATTEMPTS: list[str] = []
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
-_real_getaddrinfo = socket.getaddrinfo
-_real_gethostbyname = socket.gethostbyname
+EGRESS_ATTEMPTS = egress_guard.ATTEMPTS
+EgressBlocked = egress_guard.EgressBlocked
+egress_guard.install()
+# Python subprocesses started through cli_env() load the guard too and report here.
+SUBPROCESS_GUARD = REPO / "tests" / "subprocess_guard"
+SUBPROCESS_EGRESS_LOG = SESSION_HOME.parent / f"{SESSION_HOME.name}-egress.log"
+atexit.register(SUBPROCESS_EGRESS_LOG.unlink, True)
 
 
-class EgressBlocked(OSError):
-    """Raised in place of a connection to anything but loopback."""
-
-
-def _is_loopback_host(host: object) -> bool:
-    if not isinstance(host, str):
-        return False
-    if host in {"localhost", "localhost.localdomain", ""}:
-        return True
+def _subprocess_attempts() -> list[str]:
     try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_address(family: int, address: object) -> None:
-    if family == getattr(socket, "AF_UNIX", -1):
-        return
-    host = address[0] if isinstance(address, tuple) and address else address
-    if not _is_loopback_host(host):
-        EGRESS_ATTEMPTS.append(f"connect {address!r}")
-        raise EgressBlocked(f"egress blocked by the test guard: {address!r}")
-
-
-def _guarded_connect(self: socket.socket, address: object) -> None:
-    _check_address(self.family, address)
-    return _real_connect(self, address)
-
-
-def _guarded_connect_ex(self: socket.socket, address: object) -> int:
-    _check_address(self.family, address)
-    return _real_connect_ex(self, address)
-
-
-def _guarded_getaddrinfo(host: object, *args: object, **kwargs: object) -> list:
-    if host is not None and not _is_loopback_host(host if not isinstance(host, bytes) else host.decode()):
-        EGRESS_ATTEMPTS.append(f"resolve {host!r}")
-        raise EgressBlocked(f"name resolution blocked by the test guard: {host!r}")
-    return _real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
-
-
-def _guarded_gethostbyname(host: str) -> str:
-    if not _is_loopback_host(host):
-        EGRESS_ATTEMPTS.append(f"resolve {host!r}")
-        raise EgressBlocked(f"name resolution blocked by the test guard: {host!r}")
-    return _real_gethostbyname(host)
-
-
-socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
-socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
-socket.getaddrinfo = _guarded_getaddrinfo  # type: ignore[assignment]
-socket.gethostbyname = _guarded_gethostbyname  # type: ignore[assignment]
+        return SUBPROCESS_EGRESS_LOG.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
 
 
 @pytest.fixture(autouse=True)
 def no_egress() -> Iterator[None]:
     """Fail the test if it (or a library under it) tried to reach outside loopback."""
-    start = len(EGRESS_ATTEMPTS)
+    start, start_subprocesses = len(EGRESS_ATTEMPTS), len(_subprocess_attempts())
     yield
-    attempts = EGRESS_ATTEMPTS[start:]
+    attempts = EGRESS_ATTEMPTS[start:] + _subprocess_attempts()[start_subprocesses:]
     del EGRESS_ATTEMPTS[start:]
     if attempts:
         pytest.fail(f"egress attempted: {attempts}", pytrace=False)
@@ -107,7 +61,7 @@ def no_egress() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def models():  # type: ignore[no-untyped-def]
-    """The real embedded models (spaCy sm via Presidio, MiniLM), loaded once per session."""
+    """The real embedded models (spaCy md via Presidio, MiniLM; the GGUF loads on first use), loaded once per session."""
     from appliance.build import load_models
     from appliance.settings import Settings
 
@@ -142,8 +96,10 @@ def app(settings, models):  # type: ignore[no-untyped-def]
 
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
-    """Environment for running the real `appliance` command in a subprocess."""
+    """Environment for running the real `appliance` command in a subprocess, under the egress guard."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+    paths = [str(SUBPROCESS_GUARD), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    env.update({"PYTHONPATH": os.pathsep.join(paths), "EGRESS_GUARD_LOG": str(SUBPROCESS_EGRESS_LOG)})
     env.update({"APPLIANCE_HOME": str(home), "APPLIANCE_RUNTIME__THREADS": "2", **extra})
     return env
 
