@@ -26,7 +26,8 @@ from tests.conftest import cli_env
 THREADS, PER_THREAD = 8, 200
 PROCESSES, PER_PROCESS = 2, 300
 
-# A writer process: opens the log, says it is ready, waits for "go" on stdin, writes its events.
+# A writer process: opens the log, says it is ready, waits for "go" on stdin, writes half its events,
+# says so and waits for "more", writes the rest.
 WRITER = """
 import sys
 from appliance.actors import Actor
@@ -39,6 +40,9 @@ actor = Actor("test:" + name, "operator")
 print("ready", flush=True)
 sys.stdin.readline()
 for i in range(count):
+    if i == count // 2:
+        print("half", flush=True)
+        sys.stdin.readline()
     log.record(actor, "test.concurrent", details={"writer": name, "i": i})
 log.close()
 print("done", flush=True)
@@ -59,16 +63,23 @@ def test_threads_and_processes_writing_at_once_keep_one_chain(settings: Settings
         )
         for n in range(PROCESSES)
     ]
-    go = threading.Event()
+    # Interleaving by construction, not by luck: the processes write their first halves at once; then the
+    # threads write their first halves; then everyone writes the rest at the same time.
+    go, second = threading.Event(), threading.Event()
+    halfway = threading.Barrier(THREADS + 1, timeout=300)
     errors: list[BaseException] = []
 
     def write(n: int) -> None:
-        go.wait()
         try:
+            go.wait()
             for i in range(PER_THREAD):
+                if i == PER_THREAD // 2:
+                    halfway.wait()
+                    second.wait()
                 log.record(TESTER, "test.concurrent", details={"writer": f"thread-{n}", "i": i})
         except BaseException as error:  # noqa: BLE001 - reported by the assertion below
             errors.append(error)
+            halfway.abort()
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(THREADS)]
     try:
@@ -78,17 +89,26 @@ def test_threads_and_processes_writing_at_once_keep_one_chain(settings: Settings
         for thread in threads:
             thread.start()
         started = time.perf_counter()
-        for process in processes:  # the processes and the threads start together
+        for process in processes:
             assert process.stdin is not None
             process.stdin.write("go\n")
             process.stdin.flush()
+        for process in processes:
+            assert process.stdout is not None and process.stdout.readline().strip() == "half"
         go.set()
+        halfway.wait()  # the threads' first halves are in, between each process's two halves
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("more\n")
+            process.stdin.flush()
+        second.set()
         for thread in threads:
             thread.join()
         outputs = [process.communicate(timeout=120) for process in processes]
         elapsed = time.perf_counter() - started
     finally:
         go.set()
+        second.set()
         for process in processes:
             if process.poll() is None:
                 process.kill()
@@ -104,10 +124,10 @@ def test_threads_and_processes_writing_at_once_keep_one_chain(settings: Settings
     expected = {(f"thread-{n}", i) for n in range(THREADS) for i in range(PER_THREAD)}
     expected |= {(f"proc-{n}", i) for n in range(PROCESSES) for i in range(PER_PROCESS)}
     assert set(pairs) == expected and set(pairs.values()) == {1}
-    # The writers really interleaved: each process's events are spread among the threads' events.
+    # The writers interleaved: each process's events are spread among the threads' events.
     for n in range(PROCESSES):
         seqs = [e["seq"] for e in events if e["details"]["writer"] == f"proc-{n}"]
-        assert seqs[-1] - seqs[0] > PER_PROCESS, f"proc-{n} did not overlap the other writers ({elapsed:.1f}s)"
+        assert seqs[-1] - seqs[0] > THREADS * PER_THREAD // 2, f"proc-{n} did not overlap the others ({elapsed:.1f}s)"
 
     result = verify_log(log)
     assert result.ok, result.chain.problem

@@ -266,14 +266,16 @@ def test_docx_real_files_header_aware_tables() -> None:
 
 
 @needs_eval
-def test_docx_872_pages_in_reasonable_time() -> None:
+def test_docx_872_pages_loads_whole_and_not_quadratically() -> None:
     start = time.perf_counter()
     segments, _ = load(DOCS / "unstructured/handbook-872p.docx")
     elapsed = time.perf_counter() - start
     total = sum(len(s.text) for s in segments)
     print(f"handbook-872p.docx: {len(segments)} segments, {total} chars in {elapsed:.2f}s")
     assert total > 700_000
-    assert elapsed < 30
+    # Not a speed target (bench ingest measures speed): a generous bound that only a loader gone
+    # quadratic would break; it takes a few seconds here, even on a loaded machine far under this.
+    assert elapsed < 300, f"{elapsed:.0f} s for 872 pages"
 
 
 # -- HTML ----------------------------------------------------------------------------------
@@ -358,7 +360,7 @@ def test_html_real_files() -> None:
     text = "\n".join(s.text for s in segments)
     print(f"example-10k.html: {len(segments)} segments, {len(text)} chars in {elapsed:.2f}s")
     assert len(text) > 100_000 and "<" not in text[:2000]
-    assert elapsed < 20
+    assert elapsed < 300, f"{elapsed:.0f} s for one 10-K page (a generous bound against a quadratic parser only)"
 
 
 # -- plain text and Markdown ---------------------------------------------------------------

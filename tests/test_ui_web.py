@@ -345,7 +345,7 @@ def test_browser_analyst_lists_only_their_collection_and_html_stays_text(visit: 
     v.page.locator("textarea").nth(1).fill("What is the visitor parking garage code?")
     v.page.click("#ask-button")
     v.wait_value("answer-note", "audit event")
-    v.page.wait_for_timeout(500)
+    v.wait_text("#citations", "hostile_note.txt")  # rendered after the answer: wait for it, not for a time
     assert "hostile_note.txt" in v.page.inner_text("#citations")
     assert "<script>" in v.page.inner_text("#citations") or "<img" in v.page.inner_text("#citations")
     assert v.page.evaluate("window.__xss") is None

@@ -11,6 +11,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 COOKIE_NAME = "appliance_session"
@@ -32,9 +33,12 @@ class Session:
 class SessionStore:
     """Sessions with an absolute lifetime and an idle timeout; safe to use from many threads."""
 
-    def __init__(self, lifetime_seconds: float, idle_seconds: float) -> None:
+    def __init__(
+        self, lifetime_seconds: float, idle_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.lifetime_seconds = lifetime_seconds
         self.idle_seconds = idle_seconds
+        self._clock = clock  # tests pass a clock they move; the service, the monotonic one
         self._key = secrets.token_bytes(32)
         self._sessions: dict[str, Session] = {}
         self._expired: list[Session] = []  # ran out, not yet handed to take_expired()
@@ -43,7 +47,7 @@ class SessionStore:
     def create(self, user: str, epoch: int = 0) -> str:
         """Start a session for `user` (at their current session epoch); the value to put in the cookie."""
         token = secrets.token_urlsafe(32)
-        now = time.monotonic()
+        now = self._clock()
         session_id = hashlib.sha256(token.encode()).hexdigest()[:32]
         with self._lock:
             for old in [t for t, s in self._sessions.items() if self._ran_out(s, now)]:  # swept at each sign-in
@@ -56,7 +60,7 @@ class SessionStore:
         token = self._token(cookie)
         if token is None:
             return None
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             session = self._sessions.get(token)
             if session is None:
