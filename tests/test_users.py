@@ -84,6 +84,24 @@ def test_failed_logins_lock_the_account_and_disabled_users_cannot_sign_in(direct
         directory.authenticate("bob", PASSWORD + "!")
 
 
+def test_a_lock_doubles_from_thirty_seconds_and_stops_at_fifteen_minutes(settings) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    log = open_audit_log(settings)
+    directory = UserDirectory(log)
+    directory.add("cal", "analyst", PASSWORD, by=ADMIN)
+    for _ in range(8):
+        for _ in range(MAX_FAILED_LOGINS):
+            with pytest.raises(LoginFailed):
+                directory.authenticate("cal", "not the password")
+        with log.engine.begin() as conn:  # the lock ran out, as if its time had passed
+            conn.execute(text("UPDATE users SET locked_until_ms = 1 WHERE name = 'cal'"))
+    locks = [e["details"]["locked_seconds"] for e in log.events("action = 'login.failure'") if e["details"]["locked"]]
+    assert locks == [30, 60, 120, 240, 480, 900, 900, 900]
+    assert directory.authenticate("cal", PASSWORD).name == "cal"  # the right password after the lock
+    log.close()
+
+
 def test_users_cli(home) -> None:  # type: ignore[no-untyped-def]
     env = cli_env(home)
 
