@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-COPIED = ("appliance", "ingestion", "ui", "tests", "pyproject.toml")
+COPIED = ("appliance", "ingestion", "ui", "tests", "pyproject.toml", "README.md")
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,8 @@ MUTANTS = (
 )
 
 
-def run(mutant: Mutant | None, python: str, tests: tuple[str, ...] = ()) -> tuple[bool, float]:
-    """Plant the mutant (None: nothing) in a copy of the tree and run its tests; True if they pass."""
+def run(mutant: Mutant | None, python: str, tests: tuple[str, ...] = ()) -> tuple[bool, float, str]:
+    """Plant the mutant (None: nothing) in a copy of the tree and run its tests: (passed, seconds, first failure)."""
     with tempfile.TemporaryDirectory(prefix="mutant-") as folder:
         root = Path(folder)
         for name in COPIED:
@@ -146,21 +146,25 @@ def run(mutant: Mutant | None, python: str, tests: tuple[str, ...] = ()) -> tupl
             capture_output=True,
             text=True,
         )
-        return result.returncode == 0, time.perf_counter() - started
+        failed = next((line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))), "")
+        return result.returncode == 0, time.perf_counter() - started, failed.split(" - ")[0]
 
 
 def main(selected: list[str]) -> int:
     chosen = [m for m in MUTANTS if not selected or any(s in m.name for s in selected)]
     guards = tuple(sorted({t for m in chosen for t in m.tests}))
-    passed, seconds = run(None, sys.executable, guards)  # the copy must pass before any bug is planted
-    print(f"{'clean   ' if passed else 'BROKEN  '}  {seconds:5.1f} s  the guarding tests on the unchanged tree")
+    passed, seconds, failed = run(None, sys.executable, guards)  # the copy must pass before any bug is planted
+    print(
+        f"{'clean   ' if passed else 'BROKEN  '}  {seconds:5.1f} s  the guarding tests on the unchanged tree {failed}"
+    )
     if not passed:
         print("the guarding tests fail without any mutant: fix them first")
         return 2
     survivors = []
     for mutant in chosen:
-        survived, seconds = run(mutant, sys.executable)
-        print(f"{'SURVIVED' if survived else 'killed  '}  {seconds:5.1f} s  {mutant.name}", flush=True)
+        survived, seconds, failed = run(mutant, sys.executable)
+        caught_by = f"\n                    by {failed.removeprefix('FAILED ')}" if failed else ""
+        print(f"{'SURVIVED' if survived else 'killed  '}  {seconds:5.1f} s  {mutant.name}{caught_by}", flush=True)
         if survived:
             survivors.append(mutant.name)
     print(f"{len(chosen) - len(survivors)} of {len(chosen)} mutants killed, {len(survivors)} survived")
