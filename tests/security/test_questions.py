@@ -116,3 +116,57 @@ def test_an_error_toast_shows_a_hostile_value_as_text(site: Served) -> None:
             assert 'onerror="window.__xss=3"' in page.inner_text("body")  # shown as the characters typed
         finally:
             browser.close()
+
+
+def test_while_the_model_is_busy_one_question_waits_and_the_next_is_told_the_queue_is_full(
+    models: Any, tmp_path: Path
+) -> None:
+    """web.ask_concurrency questions run, web.queue_size wait, and beyond that a question is refused at once.
+
+    The model is held by the test (its one-at-a-time lock), so the order of events is fixed, not raced.
+    """
+    from appliance.settings import WebSettings
+    from tests.served import served_appliance
+
+    (tmp_path / "finance").mkdir()
+    policy = tmp_path / "finance" / "travel_expense_policy.md"
+    policy.write_text((DEMO_CORPUS / "travel_expense_policy.md").read_text())
+    settings = Settings(home=tmp_path / "home", web=WebSettings(ask_concurrency=1, queue_size=1))
+    users = [(name, "analyst", ["finance"]) for name in ("ana", "ben", "cy")]
+    saved = dict(os.environ)
+    try:
+        with served_appliance(tmp_path / "home", models, {"finance": [policy]}, users, settings) as site:
+            generator = site.app.generator
+            model_reached = threading.Event()
+            real_chat = generator.chat
+
+            def chat(*args: Any, **kwargs: Any) -> Any:
+                model_reached.set()
+                return real_chat(*args, **kwargs)
+
+            generator.chat = chat  # the real model; only notes that a question reached it
+            question = ["What is the hotel cap per night?", "rag", "finance"]
+            results: dict[str, tuple[str, Any]] = {}
+            with closing(sign_in(site.url, "ana", PASSWORD)) as ana, closing(sign_in(site.url, "ben", PASSWORD)) as ben:
+                with closing(sign_in(site.url, "cy", PASSWORD)) as cy:
+                    generator._generating.acquire()  # the model is writing someone else's answer
+                    try:
+                        first = threading.Thread(target=lambda: results.update(ana=call(ana, "ask", question)))
+                        first.start()
+                        assert model_reached.wait(120), "the first question never reached the model"
+                        waiting = ben.post("/app/gradio_api/call/ask", json={"data": question})
+                        assert waiting.status_code == 200, waiting.text  # queued behind the first
+                        refused = cy.post("/app/gradio_api/call/ask", json={"data": question})
+                        assert refused.status_code == 503 and "Queue is full" in refused.text, refused.text
+                    finally:
+                        generator._generating.release()
+                    first.join(300)
+                    with ben.stream(
+                        "GET", f"/app/gradio_api/call/ask/{waiting.json()['event_id']}", timeout=300
+                    ) as reply:
+                        ben_events = "".join(reply.iter_text())
+            assert results["ana"][0] == "complete" and "180" in results["ana"][1][0], results
+            assert "event: complete" in ben_events and "180" in ben_events, ben_events
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
