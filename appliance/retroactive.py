@@ -54,7 +54,7 @@ class PassReport:
         }
 
 
-def catch_up(app: Appliance, collection: str, actor: Actor, *, dry_run: bool = False) -> PassReport:
+def catch_up(app: Appliance, collection: str, actor: Actor) -> PassReport:
     """Re-redact the collection's stored versions that hold a value the vault learned after them."""
     report = PassReport()
     vault = app.redactor.vault
@@ -69,9 +69,8 @@ def catch_up(app: Appliance, collection: str, actor: Actor, *, dry_run: bool = F
         clean: list[int] = []
         for since, rows in sorted(behind.items()):
             _find(app, rows, vault.matcher_since(collection, since), report, found, clean)
-        _apply(app, found, generation, actor, report, dry_run)
-        if not dry_run:
-            app.catalog.mark_vault_generation(clean, generation)
+        _apply(app, found, generation, actor, report, dry_run=False)
+        app.catalog.mark_vault_generation(clean, generation)
     return report
 
 
