@@ -1,1 +1,1 @@
-../appliance/audit_chain.py
+../appliance/audit/chain.py

@@ -1,0 +1,2 @@
+"""Answering a question: retrieval, recall of verbatim evidence, citation verification, prompts,
+composition, feedback."""

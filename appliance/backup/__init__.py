@@ -1,0 +1,1 @@
+"""Backup and restore of what cannot be rebuilt, sealed for a key the operator keeps."""

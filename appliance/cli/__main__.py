@@ -1,0 +1,5 @@
+"""`python -m appliance.cli`: the same entry point as the `appliance` console script."""
+
+from appliance.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""`appliance demo` and the fictional corpus it ingests."""
