@@ -11,10 +11,11 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements/lock.txt requirements/nodeps.txt pyproject.toml
+$(VENV)/.installed: requirements/lock.txt requirements/dev-lock.txt requirements/nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/lock.txt
 	$(BIN)/pip install --quiet --require-hashes --no-deps --ignore-requires-python -r requirements/nodeps.txt
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev-lock.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -56,12 +57,15 @@ lint: install
 	$(BIN)/ruff format --check appliance ingestion ui tests deploy
 	$(BIN)/mypy
 
-# Re-resolve requirements/base.in and rewrite the hashed lock (needs the package registry).
+# Re-resolve requirements/base.in (runtime) and dev.in (tools) and rewrite both hashed locks (needs the
+# package registry). The offline bundle carries only the runtime lock.
 lock:
 	rm -rf /tmp/appliance-lock-venv
 	$(PYTHON) -m venv /tmp/appliance-lock-venv
 	/tmp/appliance-lock-venv/bin/pip install --quiet -r requirements/base.in --report /tmp/appliance-lock-report.json
+	/tmp/appliance-lock-venv/bin/pip install --quiet -r requirements/base.in -r requirements/dev.in --report /tmp/appliance-dev-report.json
 	$(PYTHON) deploy/write_lock.py /tmp/appliance-lock-report.json > requirements/lock.txt
+	$(PYTHON) deploy/write_lock.py /tmp/appliance-dev-report.json --minus /tmp/appliance-lock-report.json > requirements/dev-lock.txt
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .ruff_cache .mypy_cache

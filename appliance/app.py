@@ -5,13 +5,31 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from appliance.audit_log import AuditLog
-from appliance.catalog import Catalog
+from appliance.access.users import UserDirectory
+from appliance.audit.log import AuditLog
 from appliance.ports import Embedder, Generator, VectorStore
-from appliance.redaction import Redactor
+from appliance.redaction.redactor import Redactor
 from appliance.settings import Settings
-from appliance.store_lock import StoreLock
-from appliance.vector_cache import VectorCache
+from appliance.store.catalog import Catalog
+from appliance.store.lock import StoreLock
+from appliance.store.vector_cache import VectorCache
+
+
+@dataclass
+class Records:
+    """The audit log and the accounts it audits: all that commands which do not own the store open."""
+
+    audit: AuditLog
+    users: UserDirectory
+
+    def close(self) -> None:
+        self.audit.close()
+
+    def __enter__(self) -> Records:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass
@@ -26,6 +44,7 @@ class Appliance:
     vectors: VectorStore
     lock: StoreLock
     audit: AuditLog
+    users: UserDirectory
     sentence_vectors: VectorCache  # embeddings of evidence sentences, shared by all questions
     # Held while a document version is written or deleted, and while a backup copies the store.
     store_writes: threading.RLock = field(default_factory=threading.RLock)

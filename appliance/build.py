@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appliance.app import Appliance
-from appliance.audit_log import open_audit_log
-from appliance.catalog import Catalog
-from appliance.keys import load_or_create_key
+from appliance.access.users import UserDirectory
+from appliance.app import Appliance, Records
+from appliance.audit.log import open_audit_log
 from appliance.offline import apply_offline_environment
-from appliance.policy import policy_hash
 from appliance.ports import Embedder, EntityDetector, Generator, VectorStore
-from appliance.pseudonyms import Pseudonymizer
-from appliance.recovery import recover
-from appliance.redaction import Redactor
+from appliance.redaction.keys import load_or_create_key
+from appliance.redaction.policy import policy_hash
+from appliance.redaction.pseudonyms import Pseudonymizer
+from appliance.redaction.redactor import Redactor
+from appliance.redaction.structured_fields import FieldClassifier
+from appliance.redaction.vault import Vault
 from appliance.settings import Settings
-from appliance.store_lock import StoreLock
-from appliance.structured_fields import FieldClassifier
-from appliance.vault import Vault
-from appliance.vector_cache import VectorCache
+from appliance.store.catalog import Catalog
+from appliance.store.lock import StoreLock
+from appliance.store.recovery import recover
+from appliance.store.vector_cache import VectorCache
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,12 @@ def load_models(settings: Settings) -> Models:
     """The entity detector, embedder and generator the settings name; their weights load on first use."""
     apply_offline_environment(settings.home, settings.runtime.threads)
     return Models(detector=_detector(settings), embedder=_embedder(settings), generator=_generator(settings))
+
+
+def build_records(settings: Settings) -> Records:
+    """The audit log and the accounts alone, for commands that do not own the store (audit, users, restore)."""
+    audit = open_audit_log(settings)
+    return Records(audit, UserDirectory(audit))
 
 
 def build(settings: Settings, models: Models | None = None) -> Appliance:
@@ -66,13 +73,29 @@ def build(settings: Settings, models: Models | None = None) -> Appliance:
             detector, pseudonymizer, policy_hash(settings.redaction, detector.policy_id), fields, vault=vault
         )
         recover(catalog, vectors)
-        audit = open_audit_log(settings)
+        records = build_records(settings)
     except BaseException:
         lock.release()
         raise
     return Appliance(
-        settings, catalog, redactor, embedder, models.generator, vectors, lock, audit, VectorCache(embedder)
+        settings,
+        catalog,
+        redactor,
+        embedder,
+        models.generator,
+        vectors,
+        lock,
+        records.audit,
+        records.users,
+        VectorCache(embedder),
     )
+
+
+def baseline_detector(settings: Settings) -> EntityDetector:
+    """Presidio with its default recognizers only: the naive baseline `bench redact` measures ours against."""
+    from appliance.backends.presidio_defaults import PresidioDefaultsDetector
+
+    return PresidioDefaultsDetector(settings.models.spacy_model)
 
 
 def _embedder(settings: Settings) -> Embedder:

@@ -7,30 +7,34 @@ library is imported: several of them read these variables once, at import time.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from appliance.file_modes import make_private_home
 
 # Values forced on every run: each closes a known way a library reaches the internet.
-OFFLINE_SWITCHES: dict[str, str] = {
-    "HF_HUB_OFFLINE": "1",  # Hugging Face hub: never download models or tokenizers
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
-    "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",  # Presidio's e-mail recognizer -> tldextract
-    "ANONYMIZED_TELEMETRY": "False",  # Chroma
-    "CHROMA_TELEMETRY": "False",
-    "GRADIO_ANALYTICS_ENABLED": "False",
-    "GRADIO_RUN_HISTORY": "False",
-    "GRADIO_CHECK_UPDATES": "False",
-    "DO_NOT_TRACK": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-    "PYTHONNOUSERSITE": "1",
-    # Quiet, not offline: keep library progress bars and advisories out of our output.
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TRANSFORMERS_VERBOSITY": "error",
-}
+OFFLINE_SWITCHES: Mapping[str, str] = MappingProxyType(
+    {
+        "HF_HUB_OFFLINE": "1",  # Hugging Face hub: never download models or tokenizers
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
+        "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",  # Presidio's e-mail recognizer -> tldextract
+        "ANONYMIZED_TELEMETRY": "False",  # Chroma
+        "CHROMA_TELEMETRY": "False",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "GRADIO_RUN_HISTORY": "False",
+        "GRADIO_CHECK_UPDATES": "False",
+        "DO_NOT_TRACK": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONNOUSERSITE": "1",
+        # Quiet, not offline: keep library progress bars and advisories out of our output.
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+    }
+)
 
 
 def cache_locations(home: Path) -> dict[str, str]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -242,9 +244,83 @@ def default_custom_recognizers() -> list[CustomRecognizerSettings]:
     ]
 
 
-def default_field_labels() -> dict[str, list[str]]:
-    from appliance.structured_fields import DEFAULT_FIELD_LABELS
+# Table headers and form labels whose values are redacted: label words -> entity type; a label matches when it ends with one of these phrases.
+DEFAULT_FIELD_LABELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "PERSON": (
+            "name",
+            "full name",
+            "first name",
+            "last name",
+            "surname",
+            "given name",
+            "customer",
+            "client",
+            "employee",
+            "staff member",
+            "contact",
+            "contact person",
+            "account manager",
+            "relationship manager",
+            "manager",
+            "attendee",
+            "applicant",
+            "patient",
+            "beneficiary",
+            "cardholder",
+            "account holder",
+            "policyholder",
+            "signatory",
+            "approver",
+            "approved by",
+            "prepared by",
+            "reported by",
+            "submitted by",
+            "author",
+            "reviewer",
+            "assignee",
+            "representative",
+            "from",
+            "to",
+            "cc",
+            "bcc",
+            "reply-to",
+            "spouse",
+            "next of kin",
+            "guardian",
+            "witness",
+            "physician",
+            "doctor",
+            "insured",
+            "claimant",
+            "borrower",
+            "guarantor",
+            "tenant",
+            "landlord",
+        ),
+        "EMAIL_ADDRESS": ("email", "e-mail", "email address", "e-mail address", "mail"),
+        "PHONE_NUMBER": ("phone", "telephone", "tel", "mobile", "cell", "fax", "phone number", "contact number"),
+        "US_SSN": ("ssn", "social security number", "social security no"),
+        "US_PASSPORT": ("passport", "passport number", "passport no"),
+        "US_DRIVER_LICENSE": (
+            "driver's licence",
+            "driver's license",
+            "drivers licence",
+            "drivers license",
+            "driving licence",
+        ),
+        "CREDIT_CARD": ("card number", "credit card", "card no", "pan"),
+        "IBAN_CODE": ("iban",),
+        "US_BANK_NUMBER": ("account number", "account no", "bank account", "acct no"),
+        "IP_ADDRESS": ("ip", "ip address"),
+        "STREET_ADDRESS": ("address", "home address", "street address", "postal address", "residence"),
+        "DATE_OF_BIRTH": ("date of birth", "dob", "birth date", "birthdate", "born"),
+    }
+)
 
+
+def default_field_labels() -> dict[str, list[str]]:
+    """A fresh, editable copy of the default labels for one Settings object."""
     return {kind: list(labels) for kind, labels in DEFAULT_FIELD_LABELS.items()}
 
 
@@ -350,6 +426,18 @@ class WebSettings(BaseModel):
     )
 
 
+def _checkout_eval_dir() -> Path:
+    """The shared evaluation data beside a checkout (../shared/eval), where the benchmarks look by default."""
+    return Path(__file__).resolve().parents[2] / "shared" / "eval"
+
+
+class BenchSettings(BaseModel):
+    eval_dir: Path = Field(
+        default_factory=_checkout_eval_dir,
+        description="Folder of the evaluation data the benchmarks read (pii/, qa/); by default ../shared/eval beside the checkout.",
+    )
+
+
 class Settings(BaseSettings):
     """All settings of the appliance. Environment: APPLIANCE_<SECTION>__<FIELD>."""
 
@@ -372,6 +460,7 @@ class Settings(BaseSettings):
     redaction: RedactionSettings = Field(default_factory=RedactionSettings, description="Entity policy.")
     audit: AuditSettings = Field(default_factory=AuditSettings, description="Audit log and its checkpoints.")
     web: WebSettings = Field(default_factory=WebSettings, description="The web UI.")
+    bench: BenchSettings = Field(default_factory=BenchSettings, description="The benchmarks (`appliance bench`).")
 
     @classmethod
     def settings_customise_sources(

@@ -82,6 +82,8 @@ def lock_text(entries: dict[str, tuple[str, list[str]]]) -> str:
 
 
 def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file. This repeats appliance/file_digest.py on purpose: this script runs on the
+    target with the bare system Python before the appliance is installed, so it cannot import it."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

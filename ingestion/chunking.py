@@ -6,43 +6,10 @@ Chunks are [start, end) spans of the stored text, so a chunk's text is always
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from appliance.redaction import Section
-
-# A sentence ends after . ! ? (plus closing quotes/brackets) and whitespace, or at a line break.
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
-
-
-@dataclass(frozen=True)
-class ChunkSpan:
-    """One chunk: its span in the stored text and the page or label it lies on."""
-
-    ordinal: int
-    start: int
-    end: int
-    page: int | None
-    label: str | None
-
-
-def sentence_spans(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    """Spans of sentences inside text[start:end], without surrounding whitespace."""
-    cursor = start
-    for match in _BOUNDARY.finditer(text, start, end):
-        yield from _trimmed(text, cursor, match.start() if text[match.start()] == "\n" else match.end())
-        cursor = match.end()
-    yield from _trimmed(text, cursor, end)
-
-
-def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if end > start:
-        yield start, end
+from appliance.records import ChunkSpan, Section
+from appliance.sentences import sentence_spans, trimmed
 
 
 def _split_long(text: str, start: int, end: int, limit: int) -> Iterator[tuple[int, int]]:
@@ -50,9 +17,9 @@ def _split_long(text: str, start: int, end: int, limit: int) -> Iterator[tuple[i
     while end - start > limit:
         cut = text.rfind(" ", start + limit // 2, start + limit)
         cut = start + limit if cut < 0 else cut
-        yield from _trimmed(text, start, cut)
+        yield from trimmed(text, start, cut)
         start = cut
-    yield from _trimmed(text, start, end)
+    yield from trimmed(text, start, end)
 
 
 def chunk_sections(text: str, sections: list[Section], chunk_chars: int, overlap_chars: int) -> list[ChunkSpan]:

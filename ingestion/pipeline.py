@@ -13,15 +13,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from appliance import audit_events
 from appliance.actors import Actor
 from appliance.app import Appliance
-from appliance.catalog import DocumentRecord, NewDocument
-from appliance.chunking import chunk_sections
-from appliance.collection_names import check_collection_name
-from appliance.document_store import store_version
-from appliance.redaction import RedactedText
-from appliance.retroactive import catch_up
+from appliance.audit import events as audit_events
+from appliance.redaction.redactor import RedactedText
+from appliance.redaction.retroactive import catch_up
+from appliance.store.catalog import DocumentRecord, NewDocument
+from appliance.store.collection_names import check_collection_name
+from appliance.store.versions import store_version
+from ingestion.chunking import chunk_sections
 from ingestion.discovery import discover
 from ingestion.loaders.base import LoadError, LoadNotes
 from ingestion.report import IngestedDoc, IngestReport, Progress, ProgressCallback

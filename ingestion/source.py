@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appliance.file_digest import file_sha256
-from appliance.redaction import TextPart
+from appliance.redaction.redactor import TextPart
 from appliance.settings import IngestSettings
 from ingestion.loaders import loader_for
 from ingestion.loaders.base import LoadLimits, LoadNotes

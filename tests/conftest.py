@@ -29,8 +29,8 @@ apply_offline_environment(SESSION_HOME, threads=2)
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL = REPO.parent / "shared" / "eval"
-DEMO_CORPUS = REPO / "appliance" / "demo_corpus" / "documents"
-DEMO_EXPECTATIONS = REPO / "appliance" / "demo_corpus" / "expectations.json"
+DEMO_CORPUS = REPO / "appliance" / "demo" / "corpus" / "documents"
+DEMO_EXPECTATIONS = REPO / "appliance" / "demo" / "corpus" / "expectations.json"
 
 EGRESS_ATTEMPTS = egress_guard.ATTEMPTS
 EgressBlocked = egress_guard.EgressBlocked

@@ -13,7 +13,7 @@ export APPLIANCE_HOME="$home" APPLIANCE_RUNTIME__THREADS=2
 password="egress-check-password-1"
 
 run() { echo "egress-check: appliance $*"; "$CHECK" "$BIN/appliance" "$@" > /dev/null; }
-run ingest appliance/demo_corpus/documents --json
+run ingest appliance/demo/corpus/documents --json
 run ask "What is the hotel cap per night?" --json
 run docs list --json
 printf '%s' 'Margaret Okafor' | run redact add - --type PERSON --collection default --json

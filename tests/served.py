@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.access.users import UserDirectory
 from appliance.build import build
 from appliance.settings import Settings
-from appliance.users import UserDirectory
 from ingestion.pipeline import ingest_paths
 from tests.actors import TESTER
 from ui.context import WebContext, new_context

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.answering import REFUSAL, ask
-from appliance.documents import show_document
+from appliance.answer.answering import REFUSAL, ask
+from appliance.store.documents import show_document
 from ingestion.pipeline import ingest_paths
 from tests.actors import TESTER
 from tests.conftest import DEMO_CORPUS
@@ -94,9 +94,9 @@ def test_streaming_delivers_a_model_written_answer_token_by_token(home, models) 
 
 
 def test_an_answer_stating_a_figure_no_quote_contains_is_replaced_by_the_quotes() -> None:
-    from appliance.answering import _grounded
-    from appliance.catalog import ChunkHit
-    from appliance.citations import Evidence
+    from appliance.answer.citations import Evidence
+    from appliance.answer.compose import _grounded
+    from appliance.store.catalog import ChunkHit
 
     chunk = ChunkHit("d1-c0", 1, "/p.txt", "c", 1, "/p.txt", None, 0, 40, "The branch moves on 2027-01-15 downtown.")
     quotes = [Evidence(chunk, 0, 40, chunk.text)]

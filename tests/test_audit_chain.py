@@ -20,15 +20,15 @@ import pytest
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-from appliance import audit_log as audit_log_module
-from appliance import db_models
 from appliance.actors import Actor
-from appliance.audit_chain import GENESIS_HASH, canonical_bytes, event_hash
-from appliance.audit_log import AuditLog, open_audit_log
-from appliance.audit_retention import purge_expired
-from appliance.audit_verify import verify_log
-from appliance.database import open_engine, sqlite_url
-from appliance.db_migrations import MIGRATIONS, migrate
+from appliance.audit import log as audit_log_module
+from appliance.audit.chain import GENESIS_HASH, canonical_bytes, event_hash
+from appliance.audit.log import AuditLog, open_audit_log
+from appliance.audit.retention import purge_expired
+from appliance.audit.verify import verify_log
+from appliance.db import models as db_models
+from appliance.db.engine import open_engine, sqlite_url
+from appliance.db.migrations import MIGRATIONS, migrate
 from appliance.settings import Settings
 from tests.actors import TESTER
 from tests.conftest import APPLIANCE_BIN, cli_env
@@ -239,7 +239,7 @@ def test_a_chain_rewritten_from_the_middle_with_every_hash_and_link_recomputed_i
             )
         )
     raw(settings, *statements)
-    from appliance.audit_chain import check_events
+    from appliance.audit.chain import check_events
 
     assert check_events(log.events(parse=False)).ok  # the rewritten chain links up
     assert_tampered(log, 12, "differs from the signed checkpoint")

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from appliance.audit_log import open_audit_log
-from appliance.audit_verify import verify_log
+from appliance.audit.log import open_audit_log
+from appliance.audit.verify import verify_log
 from appliance.settings import Settings
 from tests.actors import TESTER
 from tests.conftest import cli_env
@@ -31,7 +31,7 @@ PROCESSES, PER_PROCESS = 2, 300
 WRITER = """
 import sys
 from appliance.actors import Actor
-from appliance.audit_log import open_audit_log
+from appliance.audit.log import open_audit_log
 from appliance.settings import Settings
 
 name, count = sys.argv[1], int(sys.argv[2])
@@ -139,7 +139,7 @@ def test_threads_and_processes_writing_at_once_keep_one_chain(settings: Settings
 
 
 def _load_key(keys_dir: Path, barrier: Any, results: Any) -> None:
-    from appliance.signing import load_or_create_signer
+    from appliance.audit.signing import load_or_create_signer
 
     barrier.wait()
     try:

@@ -24,13 +24,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from appliance import audit_log as audit_log_module
 from appliance.actors import Actor
-from appliance.audit_chain import BUNDLE_FILES, verify_bundle
-from appliance.audit_export import CSV_COLUMNS, export_bundle
-from appliance.audit_log import AuditLog, open_audit_log
-from appliance.audit_search import AuditFilter, BadFilter, build_filter, search
-from appliance.audit_verify import verify_log
+from appliance.audit import log as audit_log_module
+from appliance.audit.chain import BUNDLE_FILES, verify_bundle
+from appliance.audit.export import CSV_COLUMNS, export_bundle
+from appliance.audit.log import AuditLog, open_audit_log
+from appliance.audit.search import AuditFilter, BadFilter, build_filter, search
+from appliance.audit.verify import verify_log
 from appliance.settings import Settings
 from tests.actors import TESTER
 from tests.conftest import APPLIANCE_BIN, REPO, cli_env
@@ -328,7 +328,7 @@ def test_cli_public_key_export_and_verify_export_and_the_standalone_script(
 
 
 def test_the_standalone_verifier_imports_only_the_standard_library_and_cryptography() -> None:
-    assert VERIFIER.is_symlink() and VERIFIER.resolve() == REPO / "appliance" / "audit_chain.py"
+    assert VERIFIER.is_symlink() and VERIFIER.resolve() == REPO / "appliance" / "audit" / "chain.py"
     tree = ast.parse(VERIFIER.read_text())
     imported: set[str] = set()
     for node in ast.walk(tree):

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance.answering import ask
-from appliance.audit_verify import verify_log
-from appliance.documents import delete_document, show_document
-from appliance.feedback import submit_feedback
+from appliance.answer.answering import ask
+from appliance.answer.feedback import submit_feedback
+from appliance.audit.verify import verify_log
+from appliance.store.documents import delete_document, show_document
 from ingestion.pipeline import ingest_paths
 from tests.actors import TESTER
 

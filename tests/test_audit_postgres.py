@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from appliance.audit_chain import verify_bundle
-from appliance.audit_export import export_bundle
-from appliance.audit_log import AuditLog, open_audit_log
-from appliance.audit_search import AuditFilter
-from appliance.audit_verify import verify_log
-from appliance.database import open_engine
-from appliance.db_migrations import MIGRATIONS, migrate
-from appliance.db_models import AuditEvent
+from appliance.audit.chain import verify_bundle
+from appliance.audit.export import export_bundle
+from appliance.audit.log import AuditLog, open_audit_log
+from appliance.audit.search import AuditFilter
+from appliance.audit.verify import verify_log
+from appliance.db.engine import open_engine
+from appliance.db.migrations import MIGRATIONS, migrate
+from appliance.db.models import AuditEvent
 from appliance.settings import AuditSettings, Settings
 from tests.actors import TESTER
 from tests.postgres_server import PostgresServer, PostgresUnavailable

@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from appliance.backup_crypto import BackupCryptoError, Sealing, decrypt_stream, encrypt_stream
-from appliance.control import start_control_server
+from appliance.backup.crypto import BackupCryptoError, Sealing, decrypt_stream, encrypt_stream
+from appliance.cli.control import start_control_server
 from tests.conftest import APPLIANCE_BIN, cli_env
 
 PASSPHRASE = "correct horse battery staple"
@@ -116,7 +116,7 @@ def test_a_file_damaged_inside_a_validly_sealed_backup_is_refused_before_anythin
     """Sealing shows damage to the archive; the manifest's hashes show a file changed before it was sealed again."""
     import tarfile
 
-    from appliance.backup import RestoreError, restore_backup, write_backup
+    from appliance.backup.archive import RestoreError, restore_backup, write_backup
     from appliance.settings import Settings
 
     backup = tmp_path / "good.backup"

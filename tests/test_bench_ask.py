@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.bench_ask import format_report, run_ask_bench
-from appliance.qa_datasets import SquadItem, load_docugami, select_balanced, select_squad
-from appliance.qa_scoring import best_f1, normalize_answer
+from appliance.bench.ask import format_report, run_ask_bench
+from appliance.bench.qa_datasets import SquadItem, load_docugami, select_balanced, select_squad
+from appliance.bench.qa_scoring import best_f1, normalize_answer
 from tests.conftest import EVAL
 
 SQUAD = EVAL / "qa" / "haystack_squad2_dev_small.json"

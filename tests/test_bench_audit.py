@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from appliance.bench_audit import ASK_TARGET_MS, VERIFY_TARGET_EVENTS_PER_S, format_report, run_audit_bench
-from appliance.cli import main
+from appliance.bench.audit import ASK_TARGET_MS, VERIFY_TARGET_EVENTS_PER_S, format_report, run_audit_bench
+from appliance.cli.main import main
 
 
 def test_bench_audit_reports_throughput_latency_verify_and_targets() -> None:

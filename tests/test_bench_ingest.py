@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.bench_ingest import format_report, run_ingest_bench
+from appliance.bench.ingest import format_report, run_ingest_bench
 from tests.conftest import DEMO_CORPUS
 
 

@@ -7,10 +7,10 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from appliance.bench_retrieval import INDEXED_STAGES, NAIVE_STAGES, format_report, run_retrieval_bench
-from appliance.bench_retrieval_corpus import MAX_CHUNK_CHARS, SQUAD_FILE, collect_corpus, index_corpus
-from appliance.naive_retrieval import brute_force_dense, fuse, query_terms, scan_bm25
-from appliance.retrieval import retrieve
+from appliance.answer.retrieval import retrieve
+from appliance.bench.naive_retrieval import brute_force_dense, fuse, query_terms, scan_bm25
+from appliance.bench.retrieval import INDEXED_STAGES, NAIVE_STAGES, format_report, run_retrieval_bench
+from appliance.bench.retrieval_corpus import MAX_CHUNK_CHARS, SQUAD_FILE, collect_corpus, index_corpus
 from tests.conftest import EVAL
 
 pytestmark = pytest.mark.skipif(not (EVAL / SQUAD_FILE).is_file(), reason=f"SQuAD sample not found at {EVAL}")

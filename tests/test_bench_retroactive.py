@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.bench_retroactive import format_report, rare_name_pairs, run_retroactive_bench
+from appliance.bench.retroactive import format_report, rare_name_pairs, run_retroactive_bench
 from tests.conftest import EVAL
 
 

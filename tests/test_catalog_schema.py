@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from appliance.catalog import Catalog
-from appliance.migrations import MIGRATIONS, migrate
+from appliance.store.catalog import Catalog
+from appliance.store.migrations import MIGRATIONS, migrate
 
 
 def test_blank_database_migrates_to_the_schema(tmp_path: Path) -> None:

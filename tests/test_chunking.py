@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 
-from appliance.chunking import chunk_sections, sentence_spans
-from appliance.redaction import Section
+from appliance.records import Section
+from appliance.sentences import sentence_spans
+from ingestion.chunking import chunk_sections
 
 
 def _text_and_sections(pages: list[str]) -> tuple[str, list[Section]]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from appliance.catalog import ChunkHit
-from appliance.citations import candidate_sentences, locate_quote
+from appliance.answer.citations import candidate_sentences, locate_quote
+from appliance.store.catalog import ChunkHit
 
 DOCUMENT = "Intro line.\n\nClaims must be filed   within 30 days.\nHotel stays are capped at EUR 180 per night."
 

@@ -7,7 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from appliance.control import start_control_server
+from appliance.cli.control import start_control_server
 from tests.conftest import APPLIANCE_BIN, cli_env
 
 

@@ -145,7 +145,7 @@ def test_failure_between_pending_and_active_is_invisible_and_recovered(app, tmp_
     assert len(app.catalog.rows_in_state("pending")) == 1
     assert old.row_id in real_vectors.document_rows()
 
-    from appliance.recovery import recover
+    from appliance.store.recovery import recover
 
     recover(app.catalog, real_vectors)
     assert app.catalog.rows_in_state("pending") == []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.documents import DocumentNotFound, delete_document, list_documents, show_document
+from appliance.store.documents import DocumentNotFound, delete_document, list_documents, show_document
 from ingestion.pipeline import ingest_paths
 from tests.actors import TESTER
 from tests.conftest import DEMO_CORPUS, DEMO_EXPECTATIONS

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance import audit_events
+from appliance.audit import events as audit_events
 from appliance.build import build
-from appliance.operator_terms import TermsError, add_terms, remove_term
+from appliance.redaction.operator_terms import TermsError, add_terms, remove_term
 from appliance.settings import Settings
 from ingestion.pipeline import ingest_paths
 from tests.actors import TESTER
@@ -131,7 +131,7 @@ def test_the_vault_is_never_written_in_plaintext(app, bank, home: Path) -> None:
 
 
 def test_redact_add_removes_a_leaked_value_from_every_byte(app, bank, home: Path) -> None:  # type: ignore[no-untyped-def]
-    from appliance.answering import ask
+    from appliance.answer.answering import ask
 
     badge = bank["memo"].with_name("badge.txt")
     badge.write_text(f"Badge {BADGE} opened the vault door at night.")

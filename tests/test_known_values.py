@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance.catalog import Catalog
-from appliance.keys import load_or_create_key
-from appliance.known_values import KnownValue, KnownValueMatcher, person_variants
-from appliance.ordinary_words import is_ordinary_word
-from appliance.pseudonyms import Pseudonymizer
-from appliance.retroactive import moved_offset, replace_matches
-from appliance.vault import Vault
+from appliance.redaction.keys import load_or_create_key
+from appliance.redaction.known_values import KnownValue, KnownValueMatcher, person_variants
+from appliance.redaction.ordinary_words import is_ordinary_word
+from appliance.redaction.pseudonyms import Pseudonymizer
+from appliance.redaction.retroactive import moved_offset, replace_matches
+from appliance.redaction.vault import Vault
+from appliance.store.catalog import Catalog
 
 
 def _matcher(*values: tuple[str, str, str]) -> KnownValueMatcher:

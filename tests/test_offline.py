@@ -29,7 +29,7 @@ def test_switches_and_caches_point_under_home(tmp_path: Path, monkeypatch: pytes
 
 def test_importing_the_core_does_not_import_heavy_libraries() -> None:
     code = (
-        "import sys, appliance.cli, appliance.build, appliance.redaction, appliance.catalog, ingestion.pipeline;"
+        "import sys, appliance.cli.main, appliance.build, appliance.redaction.redactor, appliance.store.catalog, ingestion.pipeline;"
         "heavy = [m for m in ('torch', 'chromadb', 'presidio_analyzer', 'spacy', 'sentence_transformers') if m in sys.modules];"
         "print(heavy); sys.exit(1 if heavy else 0)"
     )

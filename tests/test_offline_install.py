@@ -29,7 +29,7 @@ import pytest
 from tests.conftest import APPLIANCE_BIN, REPO, cli_env
 
 DEPLOY = REPO / "deploy"
-SAMPLE = REPO / "appliance" / "demo_corpus" / "documents" / "travel_expense_policy.md"
+SAMPLE = REPO / "appliance" / "demo" / "corpus" / "documents" / "travel_expense_policy.md"
 PASSWORD = "a long pass phrase for the proxy test"
 
 
@@ -463,6 +463,7 @@ def test_wheelhouse_holds_the_lock(wheelhouse: Path) -> None:
         REPO / "requirements" / "nodeps.txt"
     )
     assert set(by_name) == set(locked) | {"appliance"}
+    assert not {"pytest", "ruff", "mypy", "playwright"} & set(by_name), "development tools in the bundle"
     for name, (version, _hashes) in locked.items():
         assert bundle.public_version(by_name[name]["version"]) == version, name
     assert by_name["torch"]["version"].endswith("+cpu")

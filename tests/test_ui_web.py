@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from appliance.audit_chain import verify_bundle
-from appliance.documents import show_document
+from appliance.audit.chain import verify_bundle
+from appliance.store.documents import show_document
 from tests.actors import TESTER
 from tests.conftest import DEMO_CORPUS
 from tests.served import PASSWORD, served_appliance

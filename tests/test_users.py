@@ -6,12 +6,12 @@ import subprocess
 
 import pytest
 
+from appliance.access.passwords import WeakPassword, hash_password, password_matches
+from appliance.access.roles import Forbidden, Permission, Role, allowed, require
+from appliance.access.users import MAX_FAILED_LOGINS, LoginFailed, UserDirectory, UserError
 from appliance.actors import Actor
-from appliance.audit_log import open_audit_log
-from appliance.audit_verify import verify_log
-from appliance.passwords import WeakPassword, hash_password, password_matches
-from appliance.roles import Forbidden, Permission, Role, allowed, require
-from appliance.users import MAX_FAILED_LOGINS, LoginFailed, UserDirectory, UserError
+from appliance.audit.log import open_audit_log
+from appliance.audit.verify import verify_log
 from tests.conftest import APPLIANCE_BIN, cli_env
 
 ADMIN = Actor("os:tester", "operator")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from appliance.vector_cache import VectorCache
+from appliance.store.vector_cache import VectorCache
 
 
 class CountingEmbedder:

@@ -10,10 +10,10 @@ from typing import Any
 
 import gradio as gr
 
-from appliance.answering import Answer, Mode, ask
-from appliance.feedback import FeedbackError, submit_feedback
-from appliance.roles import Forbidden, Permission
-from appliance.users import UserRecord
+from appliance.access.roles import Forbidden, Permission
+from appliance.access.users import UserRecord
+from appliance.answer.answering import Answer, Mode, ask
+from appliance.answer.feedback import FeedbackError, submit_feedback
 from ui.citations_view import QUOTE, citation_segments
 from ui.context import WebContext
 from ui.guard import guarded

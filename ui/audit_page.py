@@ -10,11 +10,11 @@ from typing import Any
 
 import gradio as gr
 
-from appliance.audit_export import export_bundle
-from appliance.audit_search import build_filter, iso_time, search
-from appliance.audit_verify import verify_log
-from appliance.roles import Permission, allowed
-from appliance.users import UserRecord
+from appliance.access.roles import Permission, allowed
+from appliance.access.users import UserRecord
+from appliance.audit.export import export_bundle
+from appliance.audit.search import build_filter, iso_time, search
+from appliance.audit.verify import verify_log
 from ui.context import WebContext
 from ui.guard import guarded
 from ui.page import Page

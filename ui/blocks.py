@@ -10,8 +10,8 @@ from typing import Any
 
 import gradio as gr
 
-from appliance.access import known_collections, usable_collections
-from appliance.roles import allowed
+from appliance.access.roles import allowed
+from appliance.access.rules import known_collections, usable_collections
 from ui import ask_page, audit_page, documents_page, settings_page
 from ui.context import WebContext
 from ui.guard import guarded

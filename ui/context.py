@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance.access import authorize_audited, known_collections, scoped
+from appliance.access.login_throttle import LoginThrottle
+from appliance.access.roles import Forbidden, Permission
+from appliance.access.rules import authorize_audited, known_collections, scoped
+from appliance.access.users import UserDirectory, UserError, UserRecord
 from appliance.app import Appliance
-from appliance.login_throttle import LoginThrottle
-from appliance.roles import Forbidden, Permission
 from appliance.settings import Settings
-from appliance.users import UserDirectory, UserError, UserRecord
 from ui.ownership import ReceivedUploads, StreamOwners
 from ui.question_slots import QuestionSlots
 from ui.sessions import COOKIE_NAME, Session, SessionStore
@@ -164,6 +164,6 @@ def new_context(app: Appliance) -> WebContext:
     web = app.settings.web
     return WebContext(
         app=app,
-        directory=UserDirectory(app.audit),
+        directory=app.users,
         sessions=SessionStore(web.session_hours * 3600, web.idle_minutes * 60),
     )

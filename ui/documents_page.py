@@ -18,10 +18,10 @@ from typing import Any
 
 import gradio as gr
 
-from appliance.access import readable_documents
-from appliance.documents import delete_document, show_document
-from appliance.roles import Forbidden, Permission, allowed
-from appliance.users import UserRecord
+from appliance.access.roles import Forbidden, Permission, allowed
+from appliance.access.rules import readable_documents
+from appliance.access.users import UserRecord
+from appliance.store.documents import delete_document, show_document
 from ingestion.pipeline import ingest_paths
 from ingestion.report import IngestReport, Progress
 from ui.context import WebContext
@@ -77,6 +77,33 @@ def document_rows(documents: list[dict[str, Any]]) -> list[list[Any]]:
     ]
 
 
+def ingest_uploads(
+    ctx: WebContext, received: list[Path], collection: str, user: UserRecord, progress: Callable[..., Any]
+) -> IngestReport:
+    """Ingest this session's uploads as `upload:NAME` documents; every upload is deleted, whatever happens."""
+    staged: list[Path] = []
+    try:
+        if not received:
+            raise gr.Error("Choose one or more files first.")
+        staged = stage_uploads(ctx, received, collection)
+
+        def step(event: Progress) -> None:
+            progress((event.file_index - 1, event.file_count), desc=f"{event.stage} {Path(event.path).name}")
+
+        return ingest_paths(
+            ctx.app,
+            staged,
+            collection=collection,
+            actor=user.actor,
+            progress=step,
+            doc_id_for=lambda path: f"upload:{path.name}",
+        )
+    finally:  # ingested, refused or failed: no upload outlives its request
+        delete_uploads(received, ctx.uploads.folder)
+        for path in staged:
+            path.unlink(missing_ok=True)
+
+
 def build(ctx: WebContext) -> Page:
     """The Documents tab and its handlers."""
     with gr.Tab("Documents", id="documents", visible=False) as tab:
@@ -115,28 +142,7 @@ def build(ctx: WebContext) -> Page:
             ctx.uploads.discard(session.id, named)  # a refused upload is deleted at once, unread
             raise
         received = ctx.uploads.take(session.id, named)  # only this session's own uploads, once
-        staged: list[Path] = []
-        try:
-            if not received:
-                raise gr.Error("Choose one or more files first.")
-            tracker: Callable[..., Any] = progress
-            staged = stage_uploads(ctx, received, collections[0])
-
-            def step(event: Progress) -> None:
-                tracker((event.file_index - 1, event.file_count), desc=f"{event.stage} {Path(event.path).name}")
-
-            report = ingest_paths(
-                ctx.app,
-                staged,
-                collection=collections[0],
-                actor=user.actor,
-                progress=step,
-                doc_id_for=lambda path: f"upload:{path.name}",
-            )
-        finally:  # ingested, refused or failed: no upload outlives its request
-            delete_uploads(received, ctx.uploads.folder)
-            for path in staged:
-                path.unlink(missing_ok=True)
+        report = ingest_uploads(ctx, received, collections[0], user, progress)
         rows = result_rows(report)
         listing_rows = document_rows(readable_documents(ctx.app, user))
         return gr.Dataframe(value=rows, headers=RESULT_HEADERS), None, gr.Dataframe(value=listing_rows)

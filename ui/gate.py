@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 
 from starlette.requests import HTTPConnection
 
-from appliance.roles import Permission, allowed
+from appliance.access.roles import Permission, allowed
 from ui.context import WebContext
 from ui.sessions import COOKIE_NAME
 

@@ -12,11 +12,11 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from appliance.audit_search import BadFilter
-from appliance.collection_names import InvalidCollectionName
-from appliance.documents import DocumentNotFound
-from appliance.feedback import FeedbackError
-from appliance.roles import Forbidden
+from appliance.access.roles import Forbidden
+from appliance.answer.feedback import FeedbackError
+from appliance.audit.search import BadFilter
+from appliance.store.collection_names import InvalidCollectionName
+from appliance.store.documents import DocumentNotFound
 from ui.question_slots import TooManyQuestions
 
 EXPECTED = (Forbidden, DocumentNotFound, FeedbackError, BadFilter, InvalidCollectionName, TooManyQuestions)

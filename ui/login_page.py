@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import html
+from types import MappingProxyType
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -41,12 +42,14 @@ PAGE = """<!doctype html>
 </html>
 """
 
-MESSAGES = {
-    "failed": "Sign-in failed: wrong user name or password, a disabled account, or too many attempts.",
-    "expired": "The form expired; please sign in again.",
-    "signed-out": "You are signed out.",
-    "busy": "Too many failed sign-ins from this address; wait a few minutes.",
-}
+MESSAGES = MappingProxyType(
+    {
+        "failed": "Sign-in failed: wrong user name or password, a disabled account, or too many attempts.",
+        "expired": "The form expired; please sign in again.",
+        "signed-out": "You are signed out.",
+        "busy": "Too many failed sign-ins from this address; wait a few minutes.",
+    }
+)
 
 
 def login_html(csrf: str, message: str | None = None) -> str:

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from appliance.roles import Forbidden
+from appliance.access.roles import Forbidden
 
 # Stream bindings older than this are forgotten (no session lives longer: web.session_hours <= 720).
 BINDING_SECONDS = 31 * 24 * 3600

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance.roles import Permission
-from appliance.users import UserRecord
+from appliance.access.roles import Permission
+from appliance.access.users import UserRecord
 
 
 @dataclass

@@ -21,10 +21,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 
-from appliance.access import proxy_user, record_proxy_sign_in
-from appliance.login_throttle import client_address
-from appliance.roles import Permission, allowed
-from appliance.users import LoginFailed
+from appliance.access.login_throttle import client_address
+from appliance.access.roles import Permission, allowed
+from appliance.access.rules import proxy_user, record_proxy_sign_in
+from appliance.access.users import LoginFailed
+from appliance.audit import events as audit_events
 from ui.context import WebContext
 from ui.gate import MOUNT, SessionGate
 from ui.login_page import login_html
@@ -50,54 +51,67 @@ def prepare_temp_dirs(ctx: WebContext) -> None:
 def create_web_app(ctx: WebContext) -> Any:
     """The ASGI application: the session gate around FastAPI with Gradio mounted at /app."""
     prepare_temp_dirs(ctx)
-    import gradio as gr
-
-    from ui.blocks import build_blocks
-
-    web = ctx.settings.web
     api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    requests = _Requests(ctx)
+    _add_sign_in_routes(api, ctx, requests)
+    _add_download_route(api, ctx, requests)
+    api_names = _mount_gradio(api, ctx, requests)
+    return SessionGate(api, ctx, api_names, APP_CSP, PAGE_CSP)
 
-    def peer(request: Request) -> str:
+
+class _Requests:
+    """What the routes ask of a request: who sent it, from where, and the session cookie they get."""
+
+    def __init__(self, ctx: WebContext) -> None:
+        self.ctx = ctx
+        self.web = ctx.settings.web
+
+    def peer(self, request: Request) -> str:
         return request.client.host if request.client else ""
 
-    def origin(request: Request) -> str:
+    def origin(self, request: Request) -> str:
         """The client's address: the peer, or what a trusted reverse proxy says it saw."""
-        return client_address(peer(request), request.headers, web.trusted_proxies)
+        return client_address(self.peer(request), request.headers, self.web.trusted_proxies)
 
-    def signed_in(request: Request) -> Any:
-        return ctx.session_user(request.cookies.get(COOKIE_NAME))
+    def signed_in(self, request: Request) -> Any:
+        return self.ctx.session_user(request.cookies.get(COOKIE_NAME))
 
-    def set_session_cookie(response: Response, value: str) -> None:
+    def start_session(self, response: Response, user: Any) -> None:
         response.set_cookie(
             COOKIE_NAME,
-            value,
-            max_age=int(web.session_hours * 3600),
+            self.ctx.sessions.create(user.name, user.session_epoch),
+            max_age=int(self.web.session_hours * 3600),
             httponly=True,
             samesite="strict",
-            secure=web.secure_cookies,
+            secure=self.web.secure_cookies,
             path="/",
         )
 
-    def proxy_sign_in(request: Request) -> Response | None:
-        user = proxy_user(web, ctx.directory, request.headers, peer(request))
+    def proxy_sign_in(self, request: Request) -> Response | None:
+        user = proxy_user(self.web, self.ctx.directory, request.headers, self.peer(request))
         if user is None:
             return None
-        record_proxy_sign_in(ctx.app.audit, user, origin(request))
+        record_proxy_sign_in(self.ctx.app.audit, user, self.origin(request))
         response = RedirectResponse(f"{MOUNT}/", status_code=303)
-        set_session_cookie(response, ctx.sessions.create(user.name, user.session_epoch))
+        self.start_session(response, user)
         return response
+
+
+def _add_sign_in_routes(api: FastAPI, ctx: WebContext, requests: _Requests) -> None:
+    """`/`, `/login` (the form, and the sign-in it posts) and `/logout`."""
+    web = ctx.settings.web
 
     @api.get("/")
     def root(request: Request) -> Response:
-        if signed_in(request) is not None:
+        if requests.signed_in(request) is not None:
             return RedirectResponse(f"{MOUNT}/", status_code=303)
-        return proxy_sign_in(request) or RedirectResponse("/login", status_code=303)
+        return requests.proxy_sign_in(request) or RedirectResponse("/login", status_code=303)
 
     @api.get("/login")
     def login_form(request: Request, message: str | None = None) -> Response:
-        if signed_in(request) is not None:
+        if requests.signed_in(request) is not None:
             return RedirectResponse(f"{MOUNT}/", status_code=303)
-        proxied = proxy_sign_in(request)
+        proxied = requests.proxy_sign_in(request)
         if proxied is not None:
             return proxied
         csrf = secrets.token_urlsafe(24)
@@ -115,7 +129,7 @@ def create_web_app(ctx: WebContext) -> Any:
         expected = request.cookies.get(CSRF_COOKIE, "")
         if not expected or not secrets.compare_digest(csrf, expected):
             return RedirectResponse("/login?message=expired", status_code=303)
-        where = origin(request)
+        where = requests.origin(request)
         if not ctx.throttle.allowed(where, name):
             return RedirectResponse("/login?message=busy", status_code=303)
         try:
@@ -124,7 +138,7 @@ def create_web_app(ctx: WebContext) -> Any:
             ctx.throttle.failed(where, name)
             return RedirectResponse("/login?message=failed", status_code=303)
         response = RedirectResponse(f"{MOUNT}/", status_code=303)
-        set_session_cookie(response, ctx.sessions.create(user.name, user.session_epoch))
+        requests.start_session(response, user)
         response.delete_cookie(CSRF_COOKIE, path="/login")
         return response
 
@@ -135,16 +149,22 @@ def create_web_app(ctx: WebContext) -> Any:
             ctx.end_sessions([ended])
             try:
                 actor = ctx.directory.get(ended.user).actor
-                ctx.app.audit.record(actor, "logout", subject=ended.user, details={"origin": origin(request)})
+                ctx.app.audit.record(
+                    actor, audit_events.LOGOUT, subject=ended.user, details={"origin": requests.origin(request)}
+                )
             except Exception:  # noqa: BLE001 - a removed account still gets signed out
                 pass
         response = RedirectResponse("/login?message=signed-out", status_code=303)
         response.delete_cookie(COOKIE_NAME, path="/")
         return response
 
+
+def _add_download_route(api: FastAPI, ctx: WebContext, requests: _Requests) -> None:
+    """`/downloads/KEY`: an audit export, once, for the user who made it."""
+
     @api.get("/downloads/{key}")
     def download(key: str, request: Request) -> Response:
-        user = signed_in(request)
+        user = requests.signed_in(request)
         if user is None:
             return Response("sign in first", status_code=401)
         if not allowed(user.role, Permission.AUDIT_EXPORT):
@@ -159,13 +179,20 @@ def create_web_app(ctx: WebContext) -> Any:
             background=BackgroundTask(item.path.unlink, missing_ok=True),
         )
 
+
+def _mount_gradio(api: FastAPI, ctx: WebContext, requests: _Requests) -> set[str]:
+    """Mount the pages at /app; returns the names of our functions that scripts may call (the call route)."""
+    import gradio as gr
+
+    from ui.blocks import build_blocks
+
     def auth_dependency(request: Request) -> str | None:
-        user = signed_in(request)
+        user = requests.signed_in(request)
         return user.name if user is not None else None
 
     blocks = build_blocks(ctx)
-    blocks.queue(default_concurrency_limit=1, max_size=web.queue_size)
-    # Our functions that scripts may call by name (the call route); private ones only through the page's queue.
+    blocks.queue(default_concurrency_limit=1, max_size=ctx.settings.web.queue_size)
+    # Private functions are reachable only through the page's queue.
     api_names = {
         fn.api_name for fn in blocks.fns.values() if isinstance(fn.api_name, str) and fn.api_visibility != "private"
     }
@@ -183,7 +210,7 @@ def create_web_app(ctx: WebContext) -> Any:
         pwa=False,
         max_file_size=f"{ctx.settings.ingest.max_file_mb:g}mb",
     )
-    return SessionGate(api, ctx, api_names, APP_CSP, PAGE_CSP)
+    return api_names
 
 
 async def _in_thread(fn: Callable[[], Any]) -> Any:

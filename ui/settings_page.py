@@ -6,9 +6,9 @@ from typing import Any
 
 import gradio as gr
 
-from appliance.access import settings_view
-from appliance.roles import Permission
-from appliance.users import UserRecord
+from appliance.access.roles import Permission
+from appliance.access.rules import settings_view
+from appliance.access.users import UserRecord
 from ui.context import WebContext
 from ui.guard import guarded
 from ui.page import Page

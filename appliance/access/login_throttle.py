@@ -5,7 +5,7 @@ address is taken from `X-Real-IP` (or the rightmost `X-Forwarded-For` entry, the
 itself saw; entries to its left are the client's to forge), and only when the connection
 comes from a configured trusted proxy. One address that fails too often is refused for a
 while; so is one address that keeps failing for one user name, long before that account's
-own lock (appliance/users.py), so that no single client can lock an account.
+own lock (appliance/access/users.py), so that no single client can lock an account.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ granted to them (see users.py); admins and the OS operator reach every collectio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 
 
 class Role(StrEnum):
@@ -32,22 +34,26 @@ class Permission(StrEnum):
     VIEW_SETTINGS = "settings.view"
 
 
-_AUDIT_READ = {Permission.AUDIT_SEARCH, Permission.AUDIT_VIEW, Permission.AUDIT_EXPORT, Permission.AUDIT_VERIFY}
+_AUDIT_READ = frozenset(
+    {Permission.AUDIT_SEARCH, Permission.AUDIT_VIEW, Permission.AUDIT_EXPORT, Permission.AUDIT_VERIFY}
+)
 
-PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(Permission),
-    Role.OPERATOR: frozenset(Permission),
-    Role.ANALYST: frozenset(
-        {
-            Permission.ASK,
-            Permission.INGEST,
-            Permission.LIST_DOCUMENTS,
-            Permission.VIEW_DOCUMENT,
-            Permission.FEEDBACK,
-        }
-    ),
-    Role.AUDITOR: frozenset(_AUDIT_READ),
-}
+PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
+    {
+        Role.ADMIN: frozenset(Permission),
+        Role.OPERATOR: frozenset(Permission),
+        Role.ANALYST: frozenset(
+            {
+                Permission.ASK,
+                Permission.INGEST,
+                Permission.LIST_DOCUMENTS,
+                Permission.VIEW_DOCUMENT,
+                Permission.FEEDBACK,
+            }
+        ),
+        Role.AUDITOR: frozenset(_AUDIT_READ),
+    }
+)
 
 # Roles that reach every collection; the others only those granted to them.
 ALL_COLLECTIONS_ROLES = frozenset({Role.ADMIN, Role.OPERATOR})

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from appliance.access.roles import ALL_COLLECTIONS_ROLES, Forbidden, Permission, require
+from appliance.access.users import UserDirectory, UserError, UserRecord
 from appliance.app import Appliance
-from appliance.audit_log import AuditLog
-from appliance.collection_names import DEFAULT_COLLECTION, InvalidCollectionName, check_collection_name
-from appliance.documents import list_documents
-from appliance.roles import ALL_COLLECTIONS_ROLES, Forbidden, Permission, require
+from appliance.audit import events as audit_events
+from appliance.audit.log import AuditLog
 from appliance.settings import Settings, WebSettings
-from appliance.users import UserDirectory, UserError, UserRecord
+from appliance.store.collection_names import DEFAULT_COLLECTION, InvalidCollectionName, check_collection_name
+from appliance.store.documents import list_documents
 
 __all__ = ["Forbidden", "authorize", "known_collections", "readable_documents", "settings_view"]
 
@@ -107,7 +108,9 @@ def proxy_user(
 
 def record_proxy_sign_in(audit: AuditLog, user: UserRecord, origin: str) -> None:
     """Audit a sign-in that a trusted proxy vouched for (the password was checked there, not here)."""
-    audit.record(user.actor, "login.success", subject=user.name, details={"origin": origin, "method": "proxy-header"})
+    audit.record(
+        user.actor, audit_events.LOGIN_SUCCESS, subject=user.name, details={"origin": origin, "method": "proxy-header"}
+    )
 
 
 def authorize_audited(
@@ -124,7 +127,7 @@ def authorize_audited(
     except Forbidden as error:
         audit.record(
             user.actor,
-            "access.denied",
+            audit_events.ACCESS_DENIED,
             subject=permission.value,
             details={"collections": list(collections or []), "reason": str(error)},
         )

@@ -12,18 +12,20 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy import text
 
+from appliance.access.passwords import hash_password, password_matches
+from appliance.access.roles import ALL_COLLECTIONS_ROLES, ASSIGNABLE_ROLES
 from appliance.actors import Actor
-from appliance.audit_log import AuditLog
-from appliance.collection_names import check_collection_name
-from appliance.database import reading
-from appliance.passwords import hash_password, password_matches
-from appliance.roles import ALL_COLLECTIONS_ROLES, ASSIGNABLE_ROLES
+from appliance.audit import events as audit_events
+from appliance.audit.log import AuditLog
+from appliance.db.engine import reading
+from appliance.store.collection_names import check_collection_name
 
 # Wrong passwords (from anywhere) before an account is locked. The web service refuses one
-# client address after 5 failures for one name (appliance/login_throttle.py), so locking an
+# client address after 5 failures for one name (appliance/access/login_throttle.py), so locking an
 # account takes several addresses, and a lock is short and grows only while failures go on.
 MAX_FAILED_LOGINS = 10
 SIGN_IN_FAILED = "sign-in failed: wrong user name or password, a disabled account, or too many attempts"
@@ -84,7 +86,7 @@ class UserDirectory:
                 ),
                 {"n": name, "r": role, "h": hashed, "t": now},
             )
-            writer.append(by, "users.add", name, {"role": role})
+            writer.append(by, audit_events.USER_ADD, name, {"role": role})
         return self.get(name)
 
     def set_password(self, name: str, password: str, *, by: Actor) -> None:
@@ -93,7 +95,7 @@ class UserDirectory:
         self._change(
             name,
             by,
-            "users.passwd",
+            audit_events.USER_PASSWORD,
             {},
             "password_hash = :h, session_epoch = session_epoch + 1, failed_logins = 0, locked_until_ms = NULL, "
             "lock_count = 0",
@@ -102,11 +104,13 @@ class UserDirectory:
 
     def unlock(self, name: str, *, by: Actor) -> None:
         """Lift a lock-out now and forget past failures (an admin's answer to a locked-out colleague)."""
-        self._change(name, by, "users.unlock", {}, "failed_logins = 0, locked_until_ms = NULL, lock_count = 0", {})
+        self._change(
+            name, by, audit_events.USER_UNLOCK, {}, "failed_logins = 0, locked_until_ms = NULL, lock_count = 0", {}
+        )
 
     def set_disabled(self, name: str, disabled: bool, *, by: Actor) -> None:
         """Disable (or re-enable) an account; a disabled user cannot sign in."""
-        action = "users.disable" if disabled else "users.enable"
+        action = audit_events.USER_DISABLE if disabled else audit_events.USER_ENABLE
         self._change(name, by, action, {}, "disabled = :d", {"d": int(disabled)})
 
     def grant(self, name: str, collections: Iterable[str], *, by: Actor, revoke: bool = False) -> UserRecord:
@@ -126,7 +130,9 @@ class UserDirectory:
                         text("INSERT INTO user_collections (user_name, collection) VALUES (:u, :c)"),
                         {"u": name, "c": collection},
                     )
-            writer.append(by, "users.revoke" if revoke else "users.grant", name, {"collections": names})
+            writer.append(
+                by, audit_events.USER_REVOKE if revoke else audit_events.USER_GRANT, name, {"collections": names}
+            )
         return self.get(name)
 
     def get(self, name: str) -> UserRecord:
@@ -163,10 +169,7 @@ class UserDirectory:
         matches = password_matches(password, row[0] if row is not None else _dummy_hash())
         now = _now_ms()
         if row is None:
-            self._audit.record(
-                Actor("anonymous", "none"), "login.failure", details={"reason": "unknown user", "origin": origin}
-            )
-            raise LoginFailed(SIGN_IN_FAILED)
+            self._refuse(None, "unknown user", origin)  # the name typed is not kept: it may be a password
         _, disabled, locked_until = row
         refusal = "locked" if locked_until is not None and locked_until > now else None
         if refusal is None and not matches:
@@ -174,21 +177,23 @@ class UserDirectory:
             raise LoginFailed(SIGN_IN_FAILED)
         refusal = refusal or ("disabled" if disabled else None)
         if refusal is not None:
-            self._audit.record(
-                Actor(f"user:{name}", "none"),
-                "login.failure",
-                subject=name,
-                details={"reason": refusal, "origin": origin},
-            )
-            raise LoginFailed(SIGN_IN_FAILED)
+            self._refuse(name, refusal, origin)
         user = self.get(name)
         with self._audit.appending() as writer:
             writer.conn.execute(
                 text("UPDATE users SET failed_logins = 0, locked_until_ms = NULL, lock_count = 0 WHERE name = :n"),
                 {"n": name},
             )
-            writer.append(user.actor, "login.success", name, {"origin": origin})
+            writer.append(user.actor, audit_events.LOGIN_SUCCESS, name, {"origin": origin})
         return user
+
+    def _refuse(self, name: str | None, reason: str, origin: str) -> NoReturn:
+        """Record a refused sign-in and refuse it with the one message every refusal shares."""
+        actor = Actor(f"user:{name}", "none") if name else Actor("anonymous", "none")
+        self._audit.record(
+            actor, audit_events.LOGIN_FAILURE, subject=name, details={"reason": reason, "origin": origin}
+        )
+        raise LoginFailed(SIGN_IN_FAILED)
 
     def _failed(self, name: str, now: int, origin: str) -> None:
         with self._audit.appending() as writer:
@@ -207,7 +212,7 @@ class UserDirectory:
             details = {"reason": "wrong password", "origin": origin, "locked": locked is not None}
             if locked is not None:
                 details["locked_seconds"] = (locked - now) // 1000
-            writer.append(Actor(f"user:{name}", "none"), "login.failure", name, details)
+            writer.append(Actor(f"user:{name}", "none"), audit_events.LOGIN_FAILURE, name, details)
 
     def _change(self, name: str, by: Actor, action: str, details: dict, assignments: str, params: dict) -> None:
         with self._audit.appending() as writer:

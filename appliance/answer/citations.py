@@ -11,8 +11,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from appliance.catalog import ChunkHit
-from appliance.chunking import sentence_spans
+from appliance.sentences import sentence_spans
+from appliance.store.catalog import ChunkHit
 
 _SPACE = re.compile(r"\s+")
 

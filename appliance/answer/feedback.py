@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from appliance import audit_events
 from appliance.actors import Actor
 from appliance.app import Appliance
-from appliance.audit_log import Recorded
+from appliance.audit import events as audit_events
+from appliance.audit.log import Recorded
 
 Rating = Literal["up", "down"]
 MAX_CORRECTION_CHARS = 4000

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from appliance.catalog import Catalog, ChunkHit
 from appliance.ports import Embedder, VectorStore
+from appliance.store.catalog import Catalog, ChunkHit
 
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of the very top ranks
 CANDIDATES_PER_RESULT = 4  # each ranker returns top_k * this before fusion

@@ -18,8 +18,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.audit_chain import canonical_bytes, load_public_key, signature_valid
-from appliance.signing import Signer
+from appliance.audit.chain import canonical_bytes, load_public_key, signature_valid
+from appliance.audit.signing import Signer
 
 SYSLOG = "syslog"
 

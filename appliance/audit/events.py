@@ -10,18 +10,52 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+# The standalone verifier (chain.py, copied out to examiners) must recognise purges on its own.
+from appliance.audit.chain import PURGE_ACTION as PURGE
+
+# Documents and questions
 INGEST = "docs.ingest"
 INGEST_FAILED = "docs.ingest_failed"
 DELETE = "docs.delete"
 VIEW = "docs.view"
+RE_REDACT = "docs.re_redact"
 ASK = "ask"
 FEEDBACK = "feedback"
-EXPORT = "audit.export"
-PURGE = "audit.purge"
-RE_REDACT = "docs.re_redact"
+# A collection's redaction vault
 REDACT_ADD = "redact.add"
 REDACT_REMOVE = "redact.remove"
 REDACT_IMPORT = "redact.import"
+# The log itself, backups
+EXPORT = "audit.export"
+BACKUP = "backup"
+RESTORE = "backup.restore"
+# Signing in and out, refusals
+LOGIN_SUCCESS = "login.success"
+LOGIN_FAILURE = "login.failure"
+LOGOUT = "logout"
+ACCESS_DENIED = "access.denied"
+# Accounts
+USER_ADD = "users.add"
+USER_PASSWORD = "users.passwd"
+USER_UNLOCK = "users.unlock"
+USER_DISABLE = "users.disable"
+USER_ENABLE = "users.enable"
+USER_GRANT = "users.grant"
+USER_REVOKE = "users.revoke"
+# `bench audit` writes into a throw-away log of its own
+BENCH_EVENT = "bench.event"
+
+ACTIONS = frozenset(
+    {
+        INGEST, INGEST_FAILED, DELETE, VIEW, RE_REDACT, ASK, FEEDBACK,
+        REDACT_ADD, REDACT_REMOVE, REDACT_IMPORT,
+        EXPORT, PURGE, BACKUP, RESTORE,
+        LOGIN_SUCCESS, LOGIN_FAILURE, LOGOUT, ACCESS_DENIED,
+        USER_ADD, USER_PASSWORD, USER_UNLOCK, USER_DISABLE, USER_ENABLE, USER_GRANT, USER_REVOKE,
+        BENCH_EVENT,
+    }
+)  # fmt: skip
+"""Every action the appliance records; tests/test_audit_vocabulary.py fails on any other."""
 ERROR_CHARS = 300
 
 

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from appliance.actors import Actor
-from appliance.audit_chain import BUNDLE_FORMAT, canonical_bytes
-from appliance.audit_log import AuditLog
-from appliance.audit_search import AuditFilter, iso_time
+from appliance.audit import events as audit_events
+from appliance.audit.chain import BUNDLE_FORMAT, canonical_bytes
+from appliance.audit.log import AuditLog
+from appliance.audit.search import AuditFilter, iso_time
 from appliance.file_digest import file_sha256
 
 CSV_COLUMNS = ("seq", "ts_ms", "time_utc", "actor", "role", "action", "subject", "details", "prev_hash", "hash")
@@ -63,7 +64,7 @@ def export_bundle(log: AuditLog, out: Path, selection: AuditFilter, actor: Actor
     digest = file_sha256(out)
     log.record(
         actor,
-        "audit.export",
+        audit_events.EXPORT,
         subject=out.name,
         details={"filters": _filters_json(selection), **summary, "bundle_sha256": digest},
     )

@@ -20,12 +20,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
 from appliance.actors import Actor
-from appliance.audit_chain import GENESIS_HASH, canonical_bytes, event_hash
-from appliance.audit_checkpoint import CheckpointFile
-from appliance.database import is_sqlite, open_engine, reading, sqlite_url, writing
-from appliance.db_migrations import migrate
+from appliance.audit.chain import GENESIS_HASH, canonical_bytes, event_hash
+from appliance.audit.checkpoint import CheckpointFile
+from appliance.audit.signing import Signer, load_or_create_signer
+from appliance.db.engine import is_sqlite, open_engine, reading, sqlite_url, writing
+from appliance.db.migrations import migrate
 from appliance.settings import Settings
-from appliance.signing import Signer, load_or_create_signer
 
 EVENT_COLUMNS = "seq, ts_ms, actor, role, action, subject, details, prev_hash, hash"
 _EVENT_FIELDS = ("seq", "ts_ms", "actor", "role", "action", "subject", "details_text", "prev_hash", "hash")

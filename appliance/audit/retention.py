@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from appliance.actors import Actor
-from appliance.audit_chain import PURGE_ACTION
-from appliance.audit_log import AuditLog, Recorded
-from appliance.audit_search import DAY_MS
+from appliance.audit import events as audit_events
+from appliance.audit.log import AuditLog, Recorded
+from appliance.audit.search import DAY_MS
 
 _LAST_EXPIRED = text("SELECT seq, hash FROM audit_events WHERE ts_ms < :cutoff ORDER BY seq DESC LIMIT 1")
 
@@ -39,7 +39,7 @@ def purge_expired(log: AuditLog, retention_days: int, actor: Actor, now_ms: int 
             purged = writer.conn.execute(text("DELETE FROM audit_events WHERE seq <= :seq"), {"seq": last[0]}).rowcount
         event = writer.append(
             actor,
-            PURGE_ACTION,
+            audit_events.PURGE,
             None,
             {
                 "retention_days": retention_days,

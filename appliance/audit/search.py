@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.audit_log import AuditLog
+from appliance.audit.log import AuditLog
 
 DAY_MS = 86_400_000
 

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.audit_chain import PURGE_ACTION, ChainReport, check_events
-from appliance.audit_checkpoint import SYSLOG, Checkpoint
-from appliance.audit_log import AuditLog
+from appliance.audit.chain import PURGE_ACTION, ChainReport, check_events
+from appliance.audit.checkpoint import SYSLOG, Checkpoint
+from appliance.audit.log import AuditLog
 
 
 @dataclass

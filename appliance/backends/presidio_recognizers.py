@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -222,7 +223,7 @@ def mod97_valid(digits: str) -> bool:
     return len(digits) > 2 and int(digits) % 97 == 1
 
 
-_VALIDATORS = {"none": lambda digits: True, "luhn": luhn_valid, "mod97": mod97_valid}
+_VALIDATORS = MappingProxyType({"none": lambda digits: True, "luhn": luhn_valid, "mod97": mod97_valid})
 
 
 class ConfiguredRecognizer(SpanRecognizer):

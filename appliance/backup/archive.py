@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from appliance.app import Appliance
-from appliance.audit_log import database_url
-from appliance.backup_crypto import Sealing, decrypt_stream, encrypt_stream
+from appliance.audit.log import database_url
+from appliance.backup.crypto import Sealing, decrypt_stream, encrypt_stream
 from appliance.file_digest import file_sha256
 from appliance.settings import CONFIG_FILE_NAME, Settings
 

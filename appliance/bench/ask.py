@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from appliance.actors import OPERATOR_ROLE, Actor
-from appliance.answering import ask
+from appliance.answer.answering import ask
+from appliance.answer.retrieval import Mode as RetrievalMode
+from appliance.answer.retrieval import retrieve
 from appliance.app import Appliance
-from appliance.bench_ask_figures import (
+from appliance.bench.ask_figures import (
     RETRIEVAL_MODES,
     Asked,
     answer_figures,
@@ -33,13 +35,11 @@ from appliance.bench_ask_figures import (
     sec_group,
     timing_figures,
 )
-from appliance.bench_ask_report import format_report
+from appliance.bench.ask_report import format_report
+from appliance.bench.qa_datasets import SEC, SQUAD, load_docugami, load_squad, select_balanced, select_squad
+from appliance.bench.qa_scoring import rate, verbatim_counts
 from appliance.build import Models, build
 from appliance.ports import GenerationResult, Generator
-from appliance.qa_datasets import SEC, SQUAD, load_docugami, load_squad, select_balanced, select_squad
-from appliance.qa_scoring import rate, verbatim_counts
-from appliance.retrieval import Mode as RetrievalMode
-from appliance.retrieval import retrieve
 from appliance.settings import Settings
 
 __all__ = ["TimedGenerator", "format_report", "run_ask_bench"]

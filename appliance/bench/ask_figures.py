@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.answering import Answer
+from appliance.answer.answering import Answer
+from appliance.answer.retrieval import Mode as RetrievalMode
 from appliance.app import Appliance
-from appliance.qa_datasets import SEC, SQUAD, SecItem, SquadItem
-from appliance.qa_scoring import answer_text, best_f1, contains_gold, latency_summary, percentile, rate, verbatim_counts
-from appliance.retrieval import Mode as RetrievalMode
+from appliance.bench.qa_datasets import SEC, SQUAD, SecItem, SquadItem
+from appliance.bench.qa_scoring import answer_text, best_f1, contains_gold, latency_summary, rate, verbatim_counts
+from appliance.bench.stats import percentile
 
 RETRIEVAL_MODES: tuple[RetrievalMode, ...] = ("hybrid", "dense", "lexical")
 

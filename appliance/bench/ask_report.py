@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.qa_scoring import STAGES
+from appliance.bench.qa_scoring import STAGES
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

@@ -26,12 +26,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from appliance import audit_events
 from appliance.actors import Actor
-from appliance.audit_chain import event_hash
-from appliance.audit_log import AuditLog, ChainWriter, open_audit_log
-from appliance.audit_verify import verify_log
-from appliance.database import BUSY_TIMEOUT_S, writing
+from appliance.audit import events as audit_events
+from appliance.audit.chain import event_hash
+from appliance.audit.log import AuditLog, ChainWriter
+from appliance.audit.verify import verify_log
+from appliance.bench.stats import percentile
+from appliance.build import build_records
+from appliance.db.engine import BUSY_TIMEOUT_S, writing
 from appliance.settings import AuditSettings, Settings
 
 Progress = Callable[[str], None]
@@ -109,21 +111,14 @@ def _mixed_event(n: int) -> tuple[str, dict[str, Any]]:
     return audit_events.FEEDBACK, {"ask_seq": n - 3, "rating": "down", "correction": "ten business days"}
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
-
-
 def _latency(samples_s: list[float], wall_s: float) -> dict[str, Any]:
     ms = [s * 1000 for s in samples_s]
     return {
         "events": len(ms),
         "seconds": round(wall_s, 3),
         "events_per_s": round(len(ms) / wall_s, 1) if wall_s else None,
-        "p50_ms": round(_percentile(ms, 50), 3),
-        "p95_ms": round(_percentile(ms, 95), 3),
+        "p50_ms": round(percentile(ms, 50), 3),
+        "p95_ms": round(percentile(ms, 95), 3),
     }
 
 
@@ -140,12 +135,12 @@ def _timed(call: Callable[[int], object], count: int) -> dict[str, Any]:
 def _open(home: Path) -> AuditLog:
     home.mkdir(parents=True, exist_ok=True)
     # Explicit defaults: a database URL or checkpoint copy set in the environment must not be written to.
-    return open_audit_log(Settings(home=home, audit=AuditSettings()))
+    return build_records(Settings(home=home, audit=AuditSettings())).audit
 
 
 def bench_record_single(log: AuditLog, count: int) -> dict[str, Any]:
     """record() of a small event, one after another."""
-    return _timed(lambda n: log.record(BENCH_ACTOR, "bench.event", details={"n": n}), count)
+    return _timed(lambda n: log.record(BENCH_ACTOR, audit_events.BENCH_EVENT, details={"n": n}), count)
 
 
 def bench_record_threads(log: AuditLog, count: int, threads: int = THREADS) -> dict[str, Any]:
@@ -160,7 +155,7 @@ def bench_record_threads(log: AuditLog, count: int, threads: int = THREADS) -> d
         try:
             for n in range(per_thread):
                 t0 = time.perf_counter()
-                log.record(BENCH_ACTOR, "bench.event", details={"thread": k, "n": n})
+                log.record(BENCH_ACTOR, audit_events.BENCH_EVENT, details={"thread": k, "n": n})
                 samples[k].append(time.perf_counter() - t0)
         except BaseException as error:  # noqa: BLE001 - re-raised below, in the caller's thread
             errors.append(error)

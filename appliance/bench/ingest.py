@@ -25,7 +25,7 @@ from appliance.actors import Actor
 from appliance.app import Appliance
 from appliance.build import Models, build
 from appliance.ports import DetectedEntity, Embedder, EntityDetector
-from appliance.redaction import split_blocks
+from appliance.redaction.redactor import split_blocks
 from appliance.settings import Settings
 
 Progress = Callable[[str], None]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from appliance.retrieval import fts_query, reciprocal_rank_fusion
+from appliance.answer.retrieval import fts_query, reciprocal_rank_fusion
 
 BM25_K1, BM25_B = 1.2, 0.75  # FTS5's bm25() defaults
 _QUOTED = re.compile(r'"([^"]*)"')

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import string
 from collections import Counter
@@ -10,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from appliance.app import Appliance
+from appliance.bench.stats import percentile
 
 STAGES = ("redact", "retrieve", "recall", "generate", "total")
 _MARKER = re.compile(r"\[\d+\]")
@@ -50,14 +50,6 @@ def contains_gold(text: str, golds: Iterable[str]) -> bool:
     """Whether a normalised gold answer occurs in the normalised text (word-aligned)."""
     padded = f" {normalize_answer(text)} "
     return any(normalize_answer(g) and f" {normalize_answer(g)} " in padded for g in golds)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def rate(hits: int, total: int) -> float | None:

@@ -11,10 +11,7 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-from appliance.known_values import KnownValue, KnownValueMatcher
-from appliance.ports import DetectedEntity, EntityDetector
-from appliance.redaction import merge_spans
-from appliance.redaction_eval import (
+from appliance.bench.redaction_eval import (
     KEPT,
     Sample,
     Scores,
@@ -25,6 +22,9 @@ from appliance.redaction_eval import (
     scores_to_json,
     to_json,
 )
+from appliance.ports import DetectedEntity, EntityDetector
+from appliance.redaction.known_values import KnownValue, KnownValueMatcher
+from appliance.redaction.redactor import merge_spans
 
 Progress = Callable[[str], None]
 

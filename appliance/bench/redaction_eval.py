@@ -1,7 +1,7 @@
 """Scores redaction against labelled PII data (presidio-research JSON), per entity type of our policy.
 
 Pure counting: it takes texts, gold spans and predicted spans and returns numbers and tables.
-The detectors run in `appliance/bench_redact.py`; nothing here imports an NLP library.
+The detectors run in `appliance/bench/redact.py`; nothing here imports an NLP library.
 
 Two views of recall are kept side by side:
 - typed: a gold span is found when a predicted span of the same type overlaps it;
@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from appliance.ports import DetectedEntity
@@ -32,25 +33,27 @@ UNMAPPED = "unmapped"
 #   on one is over-redaction (a policy-typed prediction on one also counts against precision).
 # NOT_IN_POLICY: labelled by the data set, neither redacted nor deliberately kept by us; same rule.
 # A label missing here (another data set) is reported as UNMAPPED with the kept labels, never dropped.
-LABEL_MAPPING: Mapping[str, str] = {
-    "PERSON": "PERSON",
-    "STREET_ADDRESS": "STREET_ADDRESS",  # our address recognizer's type
-    "EMAIL_ADDRESS": "EMAIL_ADDRESS",
-    "PHONE_NUMBER": "PHONE_NUMBER",
-    "CREDIT_CARD": "CREDIT_CARD",
-    "US_SSN": "US_SSN",
-    "IBAN_CODE": "IBAN_CODE",
-    "IP_ADDRESS": "IP_ADDRESS",
-    "US_DRIVER_LICENSE": "US_DRIVER_LICENSE",
-    "GPE": KEPT,
-    "ORGANIZATION": KEPT,
-    "DATE_TIME": KEPT,  # ordinary dates are kept; dates of birth are a separate type
-    "TITLE": NOT_IN_POLICY,
-    "AGE": NOT_IN_POLICY,
-    "NRP": NOT_IN_POLICY,
-    "ZIP_CODE": NOT_IN_POLICY,
-    "DOMAIN_NAME": NOT_IN_POLICY,
-}
+LABEL_MAPPING: Mapping[str, str] = MappingProxyType(
+    {
+        "PERSON": "PERSON",
+        "STREET_ADDRESS": "STREET_ADDRESS",  # our address recognizer's type
+        "EMAIL_ADDRESS": "EMAIL_ADDRESS",
+        "PHONE_NUMBER": "PHONE_NUMBER",
+        "CREDIT_CARD": "CREDIT_CARD",
+        "US_SSN": "US_SSN",
+        "IBAN_CODE": "IBAN_CODE",
+        "IP_ADDRESS": "IP_ADDRESS",
+        "US_DRIVER_LICENSE": "US_DRIVER_LICENSE",
+        "GPE": KEPT,
+        "ORGANIZATION": KEPT,
+        "DATE_TIME": KEPT,  # ordinary dates are kept; dates of birth are a separate type
+        "TITLE": NOT_IN_POLICY,
+        "AGE": NOT_IN_POLICY,
+        "NRP": NOT_IN_POLICY,
+        "ZIP_CODE": NOT_IN_POLICY,
+        "DOMAIN_NAME": NOT_IN_POLICY,
+    }
+)
 _ROLES = (KEPT, NOT_IN_POLICY, UNMAPPED)
 # The scored types, in table order.
 POLICY_TYPES: tuple[str, ...] = tuple(dict.fromkeys(v for v in LABEL_MAPPING.values() if v not in _ROLES))
@@ -64,21 +67,25 @@ class Target:
     precision: float = 0.85
 
 
-TARGETS: Mapping[str, Target] = {
-    "EMAIL_ADDRESS": Target(0.95),
-    "PHONE_NUMBER": Target(0.95),
-    "CREDIT_CARD": Target(0.95),
-    "US_SSN": Target(0.95),
-    "IBAN_CODE": Target(0.95),
-    "IP_ADDRESS": Target(0.95),
-    "PERSON": Target(0.90),
-}
+TARGETS: Mapping[str, Target] = MappingProxyType(
+    {
+        "EMAIL_ADDRESS": Target(0.95),
+        "PHONE_NUMBER": Target(0.95),
+        "CREDIT_CARD": Target(0.95),
+        "US_SSN": Target(0.95),
+        "IBAN_CODE": Target(0.95),
+        "IP_ADDRESS": Target(0.95),
+        "PERSON": Target(0.90),
+    }
+)
 
 # Rows of the published table that name a different type than ours.
-_PUBLISHED_NAMES: Mapping[str, str | None] = {
-    "LOCATION (address/GPE)": "STREET_ADDRESS",
-    "URL (domain)": None,
-}
+_PUBLISHED_NAMES: Mapping[str, str | None] = MappingProxyType(
+    {
+        "LOCATION (address/GPE)": "STREET_ADDRESS",
+        "URL (domain)": None,
+    }
+)
 
 
 @dataclass(frozen=True)

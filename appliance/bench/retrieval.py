@@ -21,17 +21,18 @@ from typing import Any, cast
 
 import numpy as np
 
+from appliance.answer.retrieval import CANDIDATES_PER_RESULT, retrieve
 from appliance.app import Appliance
-from appliance.bench_retrieval_corpus import IndexedCorpus, collect_corpus, index_corpus
-from appliance.bench_retrieval_report import format_report
+from appliance.bench.naive_retrieval import brute_force_dense, fuse, scan_bm25
+from appliance.bench.qa_datasets import SquadItem, load_squad, select_squad
+from appliance.bench.qa_scoring import rate
+from appliance.bench.retrieval_corpus import IndexedCorpus, collect_corpus, index_corpus
+from appliance.bench.retrieval_report import format_report
+from appliance.bench.stats import percentile
 from appliance.build import Models, build
-from appliance.catalog import Catalog, ChunkHit
-from appliance.naive_retrieval import brute_force_dense, fuse, scan_bm25
 from appliance.ports import MetadataValue, VectorHit, VectorStore
-from appliance.qa_datasets import SquadItem, load_squad, select_squad
-from appliance.qa_scoring import percentile, rate
-from appliance.retrieval import CANDIDATES_PER_RESULT, retrieve
 from appliance.settings import Settings
+from appliance.store.catalog import Catalog, ChunkHit
 
 __all__ = ["format_report", "run_retrieval_bench"]
 

@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from appliance.app import Appliance
-from appliance.catalog import NewDocument, chunk_id_for
-from appliance.chunking import ChunkSpan, chunk_sections, sentence_spans
-from appliance.document_store import chunk_metadata
-from appliance.qa_datasets import load_squad
-from appliance.redaction import Section
+from appliance.bench.qa_datasets import load_squad
+from appliance.records import ChunkSpan, Section
+from appliance.sentences import sentence_spans
+from appliance.store.catalog import NewDocument, chunk_id_for
+from appliance.store.versions import chunk_metadata
+from ingestion.chunking import chunk_sections
 
 Progress = Callable[[str], None]
 

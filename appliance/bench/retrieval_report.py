@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
-_LABELS = {
-    "embed": "question embedding",
-    "dense": "dense search",
-    "lexical": "lexical search",
-    "lookup": "chunk lookup",
-    "fusion": "fusion (RRF)",
-    "total": "total",
-}
-_BASELINE = {
-    "embed": "same call",
-    "dense": "numpy cosine over all vectors",
-    "lexical": "BM25 scan of every chunk",
-    "lookup": "in memory, no lookup",
-    "fusion": "same RRF",
-    "total": "",
-}
+_LABELS = MappingProxyType(
+    {
+        "embed": "question embedding",
+        "dense": "dense search",
+        "lexical": "lexical search",
+        "lookup": "chunk lookup",
+        "fusion": "fusion (RRF)",
+        "total": "total",
+    }
+)
+_BASELINE = MappingProxyType(
+    {
+        "embed": "same call",
+        "dense": "numpy cosine over all vectors",
+        "lexical": "BM25 scan of every chunk",
+        "lookup": "in memory, no lookup",
+        "fusion": "same RRF",
+        "total": "",
+    }
+)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

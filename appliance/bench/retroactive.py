@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from appliance.actors import Actor
-from appliance.bench_retrieval_corpus import collect_corpus, index_corpus
+from appliance.bench.retrieval_corpus import collect_corpus, index_corpus
 from appliance.build import Models, build
-from appliance.known_values import KnownValue, keys_for
-from appliance.retroactive import catch_up
+from appliance.redaction.known_values import KnownValue, keys_for
+from appliance.redaction.retroactive import catch_up
 from appliance.settings import Settings
 
 Progress = Callable[[str], None]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appliance.actors import Actor
+from appliance.bench.stats import percentile
 from appliance.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,13 +40,6 @@ QUESTIONS = (
     "What travel agency books flights and hotels?",
 )
 Progress = Callable[[str], None]
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    """The nearest-rank percentile (share in 0..1) of `values`."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(share * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 def _session_run(url: str, user: str, questions: Sequence[str]) -> dict[str, Any]:
@@ -96,7 +90,7 @@ def _phase(url: str, users: Sequence[str], per_user: int) -> dict[str, Any]:
         "wall_s": round(wall, 3),
         "throughput_per_s": round(len(latencies) / wall, 3) if wall else 0.0,
         "p50_s": round(statistics.median(latencies), 3) if latencies else None,
-        "p95_s": round(percentile(latencies, 0.95), 3) if latencies else None,
+        "p95_s": round(percentile(latencies, 95), 3) if latencies else None,
         "max_s": round(max(latencies), 3) if latencies else None,
         "asked": {r["user"]: r["asked"] for r in results},
     }
@@ -128,8 +122,7 @@ def run_web_bench(
 ) -> dict[str, Any]:
     """Serve a fresh home over loopback; one user, then `users` at once; latency, throughput, audit check."""
     from appliance.build import build
-    from appliance.demo import demo_files
-    from appliance.users import UserDirectory
+    from appliance.demo.runner import demo_files
     from ingestion.pipeline import ingest_paths
     from ui.context import new_context
     from ui.server import RunningServer
@@ -141,7 +134,7 @@ def run_web_bench(
         with build(run_settings, models) as app:
             say("ingesting the demo corpus ...")
             ingest_paths(app, demo_files(), collection=COLLECTION, actor=Actor("bench:web", "operator"))
-            directory = UserDirectory(app.audit)
+            directory = app.users
             names = [f"bench-{i + 1}" for i in range(max(users, 1))]
             for name in names:
                 directory.add(name, "analyst", BENCH_PASSWORD, by=Actor("bench:web", "operator"))

@@ -1,4 +1,4 @@
-"""`python -m appliance.cli`: the same entry point as the `appliance` console script."""
+"""`python -m appliance.cli.main`: the same entry point as the `appliance` console script."""
 
 from appliance.cli.main import main
 

@@ -48,14 +48,15 @@ def _filter_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_audit(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
     """Run one audit subcommand; `error` is the CLI's one-line error type."""
-    from appliance.audit_chain import verify_bundle
+    from appliance.audit.chain import verify_bundle
 
     if args.audit_command == "verify-export":
         return _verify_export(args, verify_bundle, error)
-    from appliance.audit_log import open_audit_log
-    from appliance.audit_search import BadFilter
+    from appliance.audit.search import BadFilter
+    from appliance.build import build_records
 
-    log = open_audit_log(settings)
+    records = build_records(settings)
+    log = records.audit
     try:
         if args.audit_command == "verify":
             return _verify(args, log, settings)
@@ -69,11 +70,11 @@ def cmd_audit(args: argparse.Namespace, settings: Settings, error: type[Exceptio
         except BadFilter as problem:
             raise error(str(problem)) from None
     finally:
-        log.close()
+        records.close()
 
 
 def _verify(args: argparse.Namespace, log: Any, settings: Settings) -> int:
-    from appliance.audit_verify import verify_log
+    from appliance.audit.verify import verify_log
 
     result = verify_log(log, settings.audit.checkpoint_copy)
     if args.json:
@@ -92,7 +93,7 @@ def _verify(args: argparse.Namespace, log: Any, settings: Settings) -> int:
 
 
 def _search(args: argparse.Namespace, log: Any) -> int:
-    from appliance.audit_search import build_filter, iso_time, search
+    from appliance.audit.search import build_filter, iso_time, search
 
     selection = build_filter(args.since, args.until, args.actor, args.action, args.text)
     events = list(search(log, selection, limit=args.limit))
@@ -109,8 +110,8 @@ def _search(args: argparse.Namespace, log: Any) -> int:
 
 
 def _export(args: argparse.Namespace, log: Any) -> int:
-    from appliance.audit_export import export_bundle
-    from appliance.audit_search import build_filter
+    from appliance.audit.export import export_bundle
+    from appliance.audit.search import build_filter
 
     selection = build_filter(args.since, args.until, args.actor, args.action)
     summary = export_bundle(log, args.out, selection, os_operator())
@@ -145,7 +146,7 @@ def _verify_export(args: argparse.Namespace, verify_bundle: Any, error: type[Exc
 
 
 def _purge(args: argparse.Namespace, log: Any, settings: Settings, error: type[Exception]) -> int:
-    from appliance.audit_retention import purge_expired
+    from appliance.audit.retention import purge_expired
 
     days = args.days or settings.audit.retention_days
     if not days or days < 1:

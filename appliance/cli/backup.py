@@ -44,11 +44,12 @@ def cmd_backup(args: argparse.Namespace, settings: Settings, run: Any, error: ty
 
 def cmd_restore(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
     from appliance.actors import os_operator
-    from appliance.audit_log import open_audit_log
-    from appliance.audit_verify import verify_log
-    from appliance.backup import RestoreError, restore_backup
-    from appliance.backup_crypto import BackupCryptoError, Sealing
-    from appliance.store_lock import StoreLock
+    from appliance.audit import events as audit_events
+    from appliance.audit.verify import verify_log
+    from appliance.backup.archive import RestoreError, restore_backup
+    from appliance.backup.crypto import BackupCryptoError, Sealing
+    from appliance.build import build_records
+    from appliance.store.lock import StoreLock
 
     if not args.backup.is_file():
         raise error(f"{args.backup}: no such backup file")
@@ -65,12 +66,11 @@ def cmd_restore(args: argparse.Namespace, settings: Settings, error: type[Except
         raise error(f"{args.backup}: {problem}") from None
     finally:
         lock.release()
-    log = open_audit_log(settings)
-    try:
-        result = verify_log(log, settings.audit.checkpoint_copy)
-        log.record(os_operator(), "backup.restore", subject=args.backup.name, details={"chain_ok": result.ok})
-    finally:
-        log.close()
+    with build_records(settings) as records:
+        result = verify_log(records.audit, settings.audit.checkpoint_copy)
+        records.audit.record(
+            os_operator(), audit_events.RESTORE, subject=args.backup.name, details={"chain_ok": result.ok}
+        )
     print(f"restored {args.backup} into {settings.home}")
     print(
         f"audit chain: {result.chain.events} events, "

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from appliance.bench_web import add_bench_web_command, cmd_bench_web
+from appliance.bench.web import add_bench_web_command, cmd_bench_web
 from appliance.settings import Settings
 
-# The shared evaluation data sits beside the checkout (../shared/eval); benchmarks read it from there.
-EVAL_PII = Path(__file__).resolve().parents[2] / "shared" / "eval" / "pii"
-EVAL_QA_DOCS = EVAL_PII.parent / "qa" / "docugami_sec10q" / "docs"
+PII_DATA = Path("pii") / "presidio_synth_dataset_v2.json"  # under settings.bench.eval_dir
+PII_PUBLISHED = Path("pii") / "presidio_published_results.md"
+QA_SQUAD = Path("qa") / "haystack_squad2_dev_small.json"
+QA_DOCUGAMI = Path("qa") / "docugami_sec10q"
 
 
 def add_bench_commands(commands: Any) -> None:
@@ -21,8 +23,8 @@ def add_bench_commands(commands: Any) -> None:
     bench = commands.add_parser("bench", help="benchmarks that print figures against a naive baseline")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True)
     redact = bench_commands.add_parser("redact", help="redaction quality on labelled PII vs plain Presidio")
-    redact.add_argument("--data", type=Path, default=EVAL_PII / "presidio_synth_dataset_v2.json")
-    redact.add_argument("--published", type=Path, default=EVAL_PII / "presidio_published_results.md")
+    redact.add_argument("--data", type=Path, default=None, help=f"default: {PII_DATA} in the eval folder")
+    redact.add_argument("--published", type=Path, default=None, help=f"default: {PII_PUBLISHED} in the eval folder")
     redact.add_argument("--limit", type=int, default=None, help="score only the first N samples")
     redact.add_argument("--json", action="store_true")
     qa = bench_commands.add_parser(
@@ -62,7 +64,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, error: type[Exceptio
     if args.bench_command == "web":
         return cmd_bench_web(args, settings, error)
     if args.bench_command == "audit":
-        from appliance.bench_audit import format_report, run_audit_bench
+        from appliance.bench.audit import format_report, run_audit_bench
 
         if args.events < 1:
             raise error("--events must be at least 1")
@@ -73,10 +75,10 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, error: type[Exceptio
 
 
 def _bench_ask(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
-    from appliance.bench_ask import format_report, run_ask_bench
+    from appliance.bench.ask import format_report, run_ask_bench
     from appliance.build import load_models
 
-    squad = EVAL_QA_DOCS.parents[1] / "haystack_squad2_dev_small.json"
+    squad = settings.bench.eval_dir / QA_SQUAD
     if not squad.is_file():
         raise error(f"no QA data at {squad}")
     progress = (lambda line: print(line, file=sys.stderr)) if not args.json else None
@@ -84,7 +86,7 @@ def _bench_ask(args: argparse.Namespace, settings: Settings, error: type[Excepti
         settings,
         load_models(settings),
         squad_path=squad,
-        docugami_dir=EVAL_QA_DOCS.parent,
+        docugami_dir=settings.bench.eval_dir / QA_DOCUGAMI,
         limit=args.limit,
         docugami_limit=args.docugami_limit,
         progress=progress,
@@ -94,11 +96,12 @@ def _bench_ask(args: argparse.Namespace, settings: Settings, error: type[Excepti
 
 
 def _bench_ingest(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
-    from appliance.bench_ingest import format_report, run_ingest_bench
+    from appliance.bench.ingest import format_report, run_ingest_bench
     from appliance.build import load_models
-    from appliance.demo import DEMO_CORPUS
+    from appliance.demo.runner import DEMO_CORPUS
 
-    paths = list(args.paths) or [DEMO_CORPUS, *sorted(EVAL_QA_DOCS.glob("2023 Q[123] AAPL.pdf"))]
+    sec_filings = sorted((settings.bench.eval_dir / QA_DOCUGAMI / "docs").glob("2023 Q[123] AAPL.pdf"))
+    paths = list(args.paths) or [DEMO_CORPUS, *sec_filings]
     progress = (lambda line: print(line, file=sys.stderr)) if not args.json else None
     if args.known_values < 0:
         raise error("--known-values must be 0 or more")
@@ -108,57 +111,63 @@ def _bench_ingest(args: argparse.Namespace, settings: Settings, error: type[Exce
 
 
 def _bench_retroactive(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
-    from appliance.bench_retroactive import format_report, run_retroactive_bench
-    from appliance.build import load_models
+    from appliance.bench.retroactive import format_report, run_retroactive_bench
 
     if args.chunks < 1 or args.values < 1:
         raise error("--chunks and --values must be at least 1")
-    result = run_retroactive_bench(
-        settings,
-        load_models(settings),
-        eval_dir=EVAL_PII.parent,
-        chunks=args.chunks,
-        values=args.values,
-        progress=lambda line: print(line, file=sys.stderr),
+    return _run_at_scale(
+        run_retroactive_bench, format_report, settings, args.json, chunks=args.chunks, values=args.values
     )
-    print(json.dumps(result, indent=2) if args.json else format_report(result))
-    return 0
 
 
 def _bench_retrieval(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
-    from appliance.bench_retrieval import format_report, run_retrieval_bench
-    from appliance.build import load_models
+    from appliance.bench.retrieval import format_report, run_retrieval_bench
 
     if args.chunks < 1 or args.questions < 1:
         raise error("--chunks and --questions must be at least 1")
-    result = run_retrieval_bench(
+    return _run_at_scale(
+        run_retrieval_bench, format_report, settings, args.json, chunks=args.chunks, questions=args.questions
+    )
+
+
+def _run_at_scale(
+    run: Callable[..., dict[str, Any]],
+    report: Callable[[dict[str, Any]], str],
+    settings: Settings,
+    as_json: bool,
+    **sizes: int,
+) -> int:
+    """A benchmark over a store of real chunks from the eval folder: run it with progress on stderr, print it."""
+    from appliance.build import load_models
+
+    result = run(
         settings,
         load_models(settings),
-        eval_dir=EVAL_PII.parent,
-        chunks=args.chunks,
-        questions=args.questions,
+        eval_dir=settings.bench.eval_dir,
         progress=lambda line: print(line, file=sys.stderr),
+        **sizes,
     )
-    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    print(json.dumps(result, indent=2) if as_json else report(result))
     return 0
 
 
 def _bench_redact(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
-    from appliance.backends.presidio_defaults import PresidioDefaultsDetector
-    from appliance.bench_redact import run_redaction_bench
-    from appliance.build import load_models
-    from appliance.redaction import MergedDetector
+    from appliance.bench.redact import run_redaction_bench
+    from appliance.build import baseline_detector, load_models
+    from appliance.redaction.redactor import MergedDetector
 
-    if not args.data.is_file():
-        raise error(f"no labelled data at {args.data}")
+    data = args.data or settings.bench.eval_dir / PII_DATA
+    published = args.published or settings.bench.eval_dir / PII_PUBLISHED
+    if not data.is_file():
+        raise error(f"no labelled data at {data}")
     ours = MergedDetector(load_models(settings).detector)
-    baseline = MergedDetector(PresidioDefaultsDetector(settings.models.spacy_model))
+    baseline = MergedDetector(baseline_detector(settings))
     progress = (lambda line: print(line, file=sys.stderr)) if sys.stderr.isatty() and not args.json else None
     result = run_redaction_bench(
         ours,
         baseline,
-        args.data,
-        args.published if args.published.is_file() else None,
+        data,
+        published if published.is_file() else None,
         args.limit,
         progress,
         redacted_types=settings.redaction.redacted_types,

@@ -28,8 +28,8 @@ from typing import Any
 
 from appliance.actors import OPERATOR_ROLE, Actor, os_operator
 from appliance.app import Appliance
+from appliance.cli.store_commands import UsageError, run_store_command
 from appliance.settings import Settings
-from appliance.store_commands import UsageError, run_store_command
 
 SOCKET_NAME = "control.sock"
 MAX_REQUEST_BYTES = 1 << 20

@@ -15,17 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from appliance.actors import os_operator
-from appliance.cli_audit import add_audit_commands, cmd_audit
-from appliance.cli_backup import add_backup_commands, cmd_backup, cmd_restore
-from appliance.cli_bench import add_bench_commands, cmd_bench
-from appliance.cli_redact import add_redact_commands, cmd_redact
-from appliance.cli_serve import add_serve_command, cmd_serve
-from appliance.cli_users import add_user_commands, cmd_users
-from appliance.collection_names import DEFAULT_COLLECTION
+from appliance.cli.audit import add_audit_commands, cmd_audit
+from appliance.cli.backup import add_backup_commands, cmd_backup, cmd_restore
+from appliance.cli.bench import add_bench_commands, cmd_bench
+from appliance.cli.redact import add_redact_commands, cmd_redact
+from appliance.cli.selftest import add_selftest_command, cmd_selftest
+from appliance.cli.serve import add_serve_command, cmd_serve
+from appliance.cli.users import add_user_commands, cmd_users
 from appliance.file_modes import use_private_umask
 from appliance.offline import apply_offline_environment
-from appliance.selftest import add_selftest_command, cmd_selftest
 from appliance.settings import Settings
+from appliance.store.collection_names import DEFAULT_COLLECTION
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -35,15 +35,36 @@ class CommandError(Exception):
 
 
 def parser() -> argparse.ArgumentParser:
+    """The whole command line: the store commands here, every other group from its own module."""
     root = argparse.ArgumentParser(prog="appliance", description="Privacy-first on-prem document appliance.")
     root.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = root.add_subparsers(dest="command", required=True)
+    for add in (
+        _add_ingest_command,
+        _add_docs_commands,
+        _add_ask_command,
+        _add_feedback_command,
+        add_audit_commands,
+        add_user_commands,
+        add_redact_commands,
+        add_backup_commands,
+        add_serve_command,
+        add_selftest_command,
+        add_bench_commands,
+    ):
+        add(commands)
+    commands.add_parser("demo", help="ingest the embedded demo corpus and show what was redacted")
+    return root
 
+
+def _add_ingest_command(commands: Any) -> None:
     ingest = commands.add_parser("ingest", help="redact, chunk, embed and index files or folders")
     ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     ingest.add_argument("--collection", default=DEFAULT_COLLECTION)
     ingest.add_argument("--json", action="store_true", help="print the documented JSON report")
 
+
+def _add_docs_commands(commands: Any) -> None:
     docs = commands.add_parser("docs", help="list, show or delete stored documents")
     docs_commands = docs.add_subparsers(dest="docs_command", required=True)
     for name, helptext in (
@@ -57,6 +78,8 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--collection", default=None)
         sub.add_argument("--json", action="store_true")
 
+
+def _add_ask_command(commands: Any) -> None:
     ask = commands.add_parser("ask", help="answer a question from the documents, with verified citations")
     ask.add_argument("question", metavar="QUESTION")
     ask.add_argument("--json", action="store_true", help="print the documented JSON")
@@ -65,22 +88,13 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--top-k", type=int, default=None, help="chunks to retrieve (default: answering.top_k)")
     ask.add_argument("--collection", action="append", default=None, help="collection to search (repeatable)")
 
+
+def _add_feedback_command(commands: Any) -> None:
     feedback = commands.add_parser("feedback", help="rate an answer (by its audit event number) and correct it")
     feedback.add_argument("ask_seq", type=int, metavar="EVENT", help="the answer's audit event (ask --json: audit_seq)")
     feedback.add_argument("--rating", choices=["up", "down"], required=True)
     feedback.add_argument("--correction", default="", help="what the answer should have said (redacted before storing)")
     feedback.add_argument("--collection", default=DEFAULT_COLLECTION, help="collection whose pseudonyms apply")
-
-    commands.add_parser("demo", help="ingest the embedded demo corpus and show what was redacted")
-    add_audit_commands(commands)
-    add_user_commands(commands)
-    add_redact_commands(commands)
-    add_backup_commands(commands)
-    add_serve_command(commands)
-    add_selftest_command(commands)
-
-    add_bench_commands(commands)
-    return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -119,7 +133,7 @@ def _build(settings: Settings) -> Any:
 
 def _run(settings: Settings, command: str, args: dict[str, Any], on_event: Any = None) -> Any:
     """A store command, through the running service's control socket if there is one, else here."""
-    from appliance.control import CommandFailed, run_anywhere
+    from appliance.cli.control import CommandFailed, run_anywhere
 
     try:
         return run_anywhere(settings, command, args, on_event or (lambda _kind, _payload: None))
@@ -219,7 +233,7 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from appliance.demo import run_demo
+    from appliance.demo.runner import run_demo
 
     with _build(settings) as app:
         return run_demo(app, actor=os_operator())

@@ -25,10 +25,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.demo import CORPUS
 from appliance.settings import Settings
 
-SAMPLE = Path(__file__).parent / "demo_corpus" / "documents" / "travel_expense_policy.md"
-EXPECTATIONS = Path(__file__).parent / "demo_corpus" / "expectations.json"
+SAMPLE = CORPUS / "documents" / "travel_expense_policy.md"
+EXPECTATIONS = CORPUS / "expectations.json"
 QUESTION = "Within how many days must expense claims be submitted?"
 EXPECTED_FACT = "within 30 days"
 COLLECTION = "selftest"
@@ -251,7 +252,7 @@ def _stored_text(home: Path, doc_id: str) -> str:
 def appliance_command() -> list[str]:
     """The installed console script beside this Python, else the module."""
     script = Path(sys.executable).parent / "appliance"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "appliance.cli"]
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "appliance.cli.main"]
 
 
 def child_environment(home: Path) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """`appliance serve [--host --port] [--demo-admin]`: the web UI, owning the store, with the control socket.
 
 While it runs, the service holds the store lock; the CLI's store commands reach the store
-through the local control socket (appliance/control.py) instead of opening it themselves.
+through the local control socket (appliance/cli/control.py) instead of opening it themselves.
 """
 
 from __future__ import annotations
@@ -61,19 +61,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, error: type[Exceptio
 def _start_control(app: Any, settings: Settings) -> Any:
     """The local control socket, so that CLI store commands work while the service runs."""
     try:
-        from appliance.control import start_control_server
-    except ImportError:  # TODO: remove once appliance/control.py has landed everywhere
-        print("appliance: warning: no control socket (appliance.control is missing)", file=sys.stderr)
+        from appliance.cli.control import start_control_server
+    except ImportError:  # TODO: remove once appliance/cli/control.py has landed everywhere
+        print("appliance: warning: no control socket (appliance.cli.control is missing)", file=sys.stderr)
         return None
     return start_control_server(app, settings)
 
 
 def _demo_admin(app: Any) -> None:
     """Create (or reset the password of) the demo admin account and print how to sign in."""
-    from appliance.users import UserDirectory, UserError
+    from appliance.access.users import UserError
 
     password = os.environ.get(DEMO_PASSWORD_ENV) or secrets.token_urlsafe(12)
-    directory = UserDirectory(app.audit)
+    directory = app.users
     try:
         directory.get(DEMO_ADMIN)
         directory.set_password(DEMO_ADMIN, password, by=os_operator())

@@ -13,7 +13,8 @@ from typing import Any
 
 from appliance.actors import Actor
 from appliance.app import Appliance
-from appliance.collection_names import DEFAULT_COLLECTION, InvalidCollectionName, check_collection_name
+from appliance.audit import events as audit_events
+from appliance.store.collection_names import DEFAULT_COLLECTION, InvalidCollectionName, check_collection_name
 
 # (kind, payload): "progress" {file_index, file_count, path, stage} or "token" {"text"}
 Emit = Callable[[str, Mapping[str, Any]], None]
@@ -73,7 +74,7 @@ def _ingest(app: Appliance, actor: Actor, args: Mapping[str, Any], emit: Emit) -
 
 
 def _docs(app: Appliance, actor: Actor, name: str, args: Mapping[str, Any]) -> Any:
-    from appliance import documents
+    from appliance.store import documents
 
     collections = _collections(args.get("collections")) or None
     try:
@@ -87,7 +88,7 @@ def _docs(app: Appliance, actor: Actor, name: str, args: Mapping[str, Any]) -> A
 
 
 def _ask(app: Appliance, actor: Actor, args: Mapping[str, Any], emit: Emit) -> Any:
-    from appliance.answering import ask
+    from appliance.answer.answering import ask
 
     top_k = args.get("top_k")
     if top_k is not None and not 1 <= int(top_k) <= 100:
@@ -109,7 +110,7 @@ def _ask(app: Appliance, actor: Actor, args: Mapping[str, Any], emit: Emit) -> A
 
 
 def _feedback(app: Appliance, actor: Actor, args: Mapping[str, Any]) -> Any:
-    from appliance.feedback import FeedbackError, submit_feedback
+    from appliance.answer.feedback import FeedbackError, submit_feedback
 
     try:
         recorded = submit_feedback(
@@ -126,8 +127,7 @@ def _feedback(app: Appliance, actor: Actor, args: Mapping[str, Any]) -> Any:
 
 
 def _redact(app: Appliance, actor: Actor, name: str, args: Mapping[str, Any]) -> Any:
-    from appliance import audit_events
-    from appliance.operator_terms import TermsError, add_terms, remove_term
+    from appliance.redaction.operator_terms import TermsError, add_terms, remove_term
 
     collection = str(args.get("collection") or "")
     check_collection_name(collection)
@@ -158,8 +158,8 @@ def _collections(value: Any) -> list[str]:
 
 
 def _backup(app: Appliance, actor: Actor, args: Mapping[str, Any]) -> Any:
-    from appliance.backup import write_backup
-    from appliance.backup_crypto import BackupCryptoError, Sealing
+    from appliance.backup.archive import write_backup
+    from appliance.backup.crypto import BackupCryptoError, Sealing
 
     public_key = args.get("public_key_pem")
     sealing = Sealing(passphrase=args.get("passphrase"), public_key_pem=public_key.encode() if public_key else None)
@@ -170,7 +170,7 @@ def _backup(app: Appliance, actor: Actor, args: Mapping[str, Any]) -> Any:
         raise UsageError(f"{out}: {error}") from None
     app.audit.record(
         actor,
-        "backup",
+        audit_events.BACKUP,
         subject=out.name,
         details={
             "files": summary.files,

@@ -12,8 +12,8 @@ import json
 import sys
 from typing import Any
 
+from appliance.access.roles import ASSIGNABLE_ROLES
 from appliance.actors import os_operator
-from appliance.roles import ASSIGNABLE_ROLES
 from appliance.settings import Settings
 
 
@@ -42,13 +42,13 @@ def add_user_commands(commands: Any) -> None:
 
 def cmd_users(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
     """Run one users subcommand; `error` is the CLI's one-line error type."""
-    from appliance.audit_log import open_audit_log
-    from appliance.collection_names import InvalidCollectionName
-    from appliance.passwords import WeakPassword
-    from appliance.users import UserDirectory, UserError
+    from appliance.access.passwords import WeakPassword
+    from appliance.access.users import UserError
+    from appliance.build import build_records
+    from appliance.store.collection_names import InvalidCollectionName
 
-    log = open_audit_log(settings)
-    directory = UserDirectory(log)
+    records = build_records(settings)
+    directory = records.users
     operator = os_operator()
     try:
         if args.users_command == "add":
@@ -73,7 +73,7 @@ def cmd_users(args: argparse.Namespace, settings: Settings, error: type[Exceptio
     except (UserError, WeakPassword, InvalidCollectionName) as problem:
         raise error(str(problem)) from None
     finally:
-        log.close()
+        records.close()
     return 0
 
 

@@ -11,7 +11,7 @@ import time
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
-from appliance.database import writing
+from appliance.db.engine import writing
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (

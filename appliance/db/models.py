@@ -1,7 +1,10 @@
 """Tables of the appliance database (audit log, users), declared with sqlmodel.
 
-The tables are created and changed only by the numbered migrations in db_migrations.py;
-these classes describe them for queries, and a test checks that the two agree.
+The tables are created and changed only by the numbered migrations (migrations.py). These
+classes are the schema written down once, typed, for readers and for tools that query the
+database with sqlmodel (a reviewer's notebook, a report); tests/test_audit_chain.py checks that
+the two agree. The appliance itself writes with plain SQL statements, because the hash chain
+needs exact control over each insert, so nothing in appliance/ imports this module.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from appliance.actors import Actor
 from appliance.app import Appliance
-from appliance.documents import show_document
+from appliance.demo import CORPUS
+from appliance.store.documents import show_document
 
-DEMO_CORPUS = Path(__file__).parent / "demo_corpus" / "documents"
+DEMO_CORPUS = CORPUS / "documents"
 DEMO_COLLECTION = "demo"
 SHOWCASE_FILE = "kyc_note_cp1252.txt"
 DEMO_QUESTIONS = (
@@ -49,7 +50,7 @@ def run_demo(app: Appliance, actor: Actor) -> int:
 
 def _answer_questions(app: Appliance, actor: Actor) -> None:
     """Three questions, each answered from verified quotes or refused."""
-    from appliance.answering import ask
+    from appliance.answer.answering import ask
 
     for question in DEMO_QUESTIONS:
         result = ask(app, question, actor=actor, collections=[DEMO_COLLECTION])
@@ -61,7 +62,7 @@ def _answer_questions(app: Appliance, actor: Actor) -> None:
 
 def _verify_audit(app: Appliance) -> None:
     """Everything above is in the audit log: show that its chain verifies."""
-    from appliance.audit_verify import verify_log
+    from appliance.audit.verify import verify_log
 
     result = verify_log(app.audit, app.settings.audit.checkpoint_copy)
     state = "verified" if result.ok else f"FAILED: {result.chain.problem}"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from appliance.ordinary_words import is_ordinary_word
+from appliance.redaction.ordinary_words import is_ordinary_word
 
 _WHITESPACE = str.maketrans(
     {c: " " for c in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"}

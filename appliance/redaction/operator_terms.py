@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from appliance import audit_events
 from appliance.actors import Actor
 from appliance.app import Appliance
-from appliance.audit_log import AuditLog
-from appliance.known_values import KnownValue, KnownValueMatcher
-from appliance.retroactive import PassReport, catch_up, sweep
+from appliance.audit import events as audit_events
+from appliance.audit.log import AuditLog
+from appliance.redaction.known_values import KnownValue, KnownValueMatcher
+from appliance.redaction.retroactive import PassReport, catch_up, sweep
 
 MAX_VALUE_CHARS = 500
 

@@ -20,7 +20,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _SPACES = re.compile(r"\s+")
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
-_COMPACT_TYPES = {"PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "US_ITIN", "US_BANK_NUMBER", "UK_NHS"}
+_COMPACT_TYPES = frozenset(
+    {"PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "US_ITIN", "US_BANK_NUMBER", "UK_NHS"}
+)
 
 
 class PseudonymRepository(Protocol):

@@ -13,13 +13,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from appliance.known_values import KnownMatch
 from appliance.ports import DetectedEntity, EntityDetector
-from appliance.pseudonyms import Pseudonymizer
-from appliance.structured_fields import FieldClassifier
+from appliance.records import Section
+from appliance.redaction.known_values import KnownMatch
+from appliance.redaction.pseudonyms import Pseudonymizer
+from appliance.redaction.structured_fields import FieldClassifier
 
-if TYPE_CHECKING:  # vault.py reads the catalog, which imports this module's Section
-    from appliance.vault import Vault
+if TYPE_CHECKING:  # vault.py reads the catalog
+    from appliance.redaction.vault import Vault
 
 SEGMENT_SEPARATOR = "\n\n"
 
@@ -31,16 +32,6 @@ class TextPart:
     text: str
     page: int | None = None
     label: str | None = None
-
-
-@dataclass(frozen=True)
-class Section:
-    """Where a part landed in the stored text: [start, end) with its page or label."""
-
-    start: int
-    end: int
-    page: int | None
-    label: str | None
 
 
 @dataclass

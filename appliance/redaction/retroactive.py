@@ -17,14 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance import audit_events
 from appliance.actors import Actor
 from appliance.app import Appliance
-from appliance.catalog import ChunkRecord, DocumentRecord, NewDocument
-from appliance.chunking import ChunkSpan
-from appliance.document_store import store_version
-from appliance.known_values import KnownMatch, KnownValueMatcher
-from appliance.redaction import Section
+from appliance.audit import events as audit_events
+from appliance.records import ChunkSpan, Section
+from appliance.redaction.known_values import KnownMatch, KnownValueMatcher
+from appliance.store.catalog import ChunkRecord, DocumentRecord, NewDocument
+from appliance.store.versions import store_version
 
 
 @dataclass

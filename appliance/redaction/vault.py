@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from appliance.catalog import Catalog
-from appliance.known_values import KnownValue, KnownValueMatcher
-from appliance.pseudonyms import Pseudonymizer
+from appliance.redaction.known_values import KnownValue, KnownValueMatcher
+from appliance.redaction.pseudonyms import Pseudonymizer
+from appliance.store.catalog import Catalog
 
 
 def unseal(key: bytes, sealed: bytes) -> str:

@@ -18,9 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.chunking import ChunkSpan
-from appliance.migrations import migrate
-from appliance.redaction import Section
+from appliance.records import ChunkSpan, Section
+from appliance.store.migrations import migrate
 
 
 def now_ms() -> int:

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from appliance import audit_events
 from appliance.actors import Actor
 from appliance.app import Appliance
-from appliance.catalog import DocumentRecord
+from appliance.audit import events as audit_events
+from appliance.store.catalog import DocumentRecord
 
 
 class DocumentNotFound(LookupError):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from appliance.catalog import Catalog
 from appliance.ports import VectorStore
+from appliance.store.catalog import Catalog
 
 
 def recover(catalog: Catalog, vectors: VectorStore) -> list[int]:

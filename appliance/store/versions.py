@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from appliance.app import Appliance
-from appliance.catalog import NewDocument, chunk_id_for
-from appliance.chunking import ChunkSpan
 from appliance.ports import MetadataValue
-from appliance.redaction import Section
+from appliance.records import ChunkSpan, Section
+from appliance.store.catalog import NewDocument, chunk_id_for
 
 
 def store_version(

@@ -42,7 +42,7 @@ _UNLIKELY = (
 ).split()
 
 # Control characters that never occur in text (tab, LF, VT, FF, CR and ESC are allowed).
-_CONTROL = {chr(c) for c in range(32)} - set("\t\n\x0b\x0c\r\x1b")
+_CONTROL = frozenset({chr(c) for c in range(32)} - set("\t\n\x0b\x0c\r\x1b"))
 _CONTROL_TABLE = {ord(c): None for c in _CONTROL}
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from appliance.answering import ask
+from appliance.answer.answering import ask
 from appliance.build import build
 from appliance.settings import AnsweringSettings, Settings
 from ingestion.pipeline import ingest_paths

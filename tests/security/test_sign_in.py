@@ -21,7 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from appliance import users as users_module
+from appliance.access import users as users_module
 from tests.actors import TESTER
 from tests.conftest import APPLIANCE_BIN, cli_env
 from tests.served import PASSWORD, Served

@@ -7,7 +7,7 @@ vendors, e-mail addresses (subdomains of the reserved example.com), phone number
 
 Run from anywhere::
 
-    python appliance/demo_corpus/build_corpus.py
+    python appliance/demo/corpus/build_corpus.py
 
 It (re)writes every corpus file next to this script, plus ``README.md`` and
 ``expectations.json``. Output is byte-for-byte deterministic: the PDF is
@@ -566,7 +566,7 @@ def build_readme() -> str:
         "Visa test number.",
         "",
         "Regenerate everything (including this README and `expectations.json`)",
-        "with `python appliance/demo_corpus/build_corpus.py`; the output is",
+        "with `python appliance/demo/corpus/build_corpus.py`; the output is",
         "deterministic.",
         "",
         "`expectations.json` maps each file to `pii` (planted personal values",

@@ -1,0 +1,108 @@
+"""Recall: the most relevant candidate sentences, and the model's choice among them, verified.
+
+Recall is a choice among verbatim candidate sentences (the model picks ids under a JSON schema),
+so every quote is found in its source by construction and checked again. When the model picks
+nothing usable, the most relevant sentences are taken (`extractive`); when nothing passes the
+relevance threshold there is no evidence, and the answer will be a refusal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from appliance.answer.citations import Evidence, candidate_sentences, locate_quote
+from appliance.answer.prompts import recall_messages
+from appliance.answer.retrieval import Retrieved
+from appliance.app import Appliance
+
+_WORD = re.compile(r"[^\W_]+")
+
+EvidenceKind = Literal["recalled", "extractive", "none"]
+
+
+@dataclass
+class Recalled:
+    """The verified evidence for one question, most relevant first, and how it was found."""
+
+    chosen: list[Evidence]
+    kind: EvidenceKind
+    dropped: int
+    timed_out: bool
+
+
+def recall_evidence(app: Appliance, question: str, question_vector: Sequence[float], hits: list[Retrieved]) -> Recalled:
+    """Rank the retrieved chunks' sentences, let the model pick among the relevant ones, fall back to the best."""
+    settings = app.settings.answering
+    ranked = _rank_candidates(app, question, question_vector, candidate_sentences([h.chunk for h in hits]))
+    relevant = [c for c, score in ranked if score >= settings.min_relevance][: settings.max_candidates]
+    chosen, dropped, timed_out = _recall(app, question, relevant, settings.max_quotes)
+    rank = {(e.chunk.document_row, e.start): i for i, e in enumerate(relevant)}
+    chosen.sort(key=lambda e: rank.get((e.chunk.document_row, e.start), len(rank)))  # most relevant first
+    kind: EvidenceKind = "recalled"
+    if not chosen:
+        chosen, kind = relevant[: settings.max_quotes], "extractive"
+    if not chosen:
+        kind = "none"
+    return Recalled(chosen, kind, dropped, timed_out)
+
+
+def _rank_candidates(
+    app: Appliance, question: str, query: Sequence[float], candidates: list[Evidence]
+) -> list[tuple[Evidence, float]]:
+    """Relevance of each sentence: cosine similarity of embeddings plus a lexical-overlap bonus."""
+    if not candidates:
+        return []
+    rest = app.sentence_vectors.embed([c.text for c in candidates])
+    question_words = {w for w in _WORD.findall(question.lower()) if len(w) > 2}
+    scored = []
+    for candidate, vector in zip(candidates, rest, strict=True):
+        cosine = sum(a * b for a, b in zip(query, vector, strict=True))
+        words = {w for w in _WORD.findall(candidate.text.lower()) if len(w) > 2}
+        overlap = len(question_words & words) / len(question_words) if question_words else 0.0
+        scored.append((candidate, cosine + app.settings.answering.lexical_weight * overlap))
+    return sorted(scored, key=lambda item: -item[1])
+
+
+def _recall(
+    app: Appliance, question: str, candidates: list[Evidence], max_quotes: int
+) -> tuple[list[Evidence], int, bool]:
+    """The model picks candidate ids under a schema; each pick is re-located verbatim in its chunk.
+
+    Returns the picks, how many were dropped, and whether the time limit cut the model off.
+    """
+    if not candidates:
+        return [], 0, False
+    ids = list(range(1, len(candidates) + 1))
+    schema = {
+        "type": "object",
+        "properties": {"ids": {"type": "array", "items": {"type": "integer", "enum": ids}, "maxItems": max_quotes}},
+        "required": ["ids"],
+    }
+    result = app.generator.chat(
+        recall_messages(question, [c.text for c in candidates]),
+        max_tokens=48,
+        json_schema=schema,
+        deadline_seconds=app.settings.answering.recall_seconds,
+    )
+    if result.timed_out:  # a partial pick is no pick: the extractive fallback answers instead
+        return [], 0, True
+    try:
+        picked = json.loads(result.text).get("ids", [])
+    except (json.JSONDecodeError, AttributeError):
+        return [], 0, False
+    chosen: list[Evidence] = []
+    dropped = 0
+    for number in dict.fromkeys(p for p in picked if isinstance(p, int)):
+        if not 1 <= number <= len(candidates):
+            dropped += 1
+            continue
+        located = locate_quote(candidates[number - 1].text, candidates[number - 1].chunk)
+        if located is None:
+            dropped += 1
+        else:
+            chosen.append(located)
+    return chosen[:max_quotes], dropped, False
