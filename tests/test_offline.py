@@ -13,6 +13,7 @@ import pytest
 
 from appliance.offline import OFFLINE_SWITCHES, apply_offline_environment, cache_locations
 from tests.conftest import EGRESS_ATTEMPTS, EgressBlocked
+from tests.test_layout import HEAVY
 
 
 def test_switches_and_caches_point_under_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -30,7 +31,7 @@ def test_switches_and_caches_point_under_home(tmp_path: Path, monkeypatch: pytes
 def test_importing_the_core_does_not_import_heavy_libraries() -> None:
     code = (
         "import sys, appliance.cli.main, appliance.build, appliance.redaction.redactor, appliance.store.catalog, ingestion.pipeline;"
-        "heavy = [m for m in ('torch', 'chromadb', 'presidio_analyzer', 'spacy', 'sentence_transformers') if m in sys.modules];"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules];"
         "print(heavy); sys.exit(1 if heavy else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

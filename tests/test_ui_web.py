@@ -248,11 +248,18 @@ class Visit:
         )
 
     def wait_text(self, selector: str, text: str) -> None:
-        self.page.wait_for_function(
-            "([selector, text]) => { const e = document.querySelector(selector);"
-            " return e && e.innerText.includes(text); }",
-            arg=[selector, text],
-        )
+        try:
+            self.page.wait_for_function(
+                "([selector, text]) => { const e = document.querySelector(selector);"
+                " return e && e.innerText.includes(text); }",
+                arg=[selector, text],
+            )
+        except Exception as timeout:  # say what the page showed instead, and what went wrong on it
+            element = self.page.query_selector(selector)
+            shown = element.inner_text()[:500] if element else "(no such element)"
+            raise AssertionError(
+                f"{selector} never showed {text!r}; it showed {shown!r}; page problems: {self.failed}"
+            ) from timeout
 
     def tab(self, name: str) -> Any:
         return self.page.get_by_role("tab", name=name)

@@ -16,6 +16,7 @@ route a future Gradio adds. On the listed routes:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -27,6 +28,7 @@ from starlette.requests import HTTPConnection
 
 from appliance.access.roles import Permission, allowed
 from ui.context import WebContext
+from ui.ownership import StreamOwners
 from ui.sessions import COOKIE_NAME
 
 Scope = MutableMapping[str, Any]
@@ -142,7 +144,9 @@ class SessionGate:
             if params["api_name"] not in self.api_names or not streams.owned_by("event:" + params["event_id"], owner):
                 raise Refused(404, "no such event")
         elif route.kind == "upload_progress":
-            if not streams.owned_by("upload:" + query.get("upload_id", ""), owner):
+            # The page opens this stream and posts the upload at the same moment, so either may arrive
+            # first: wait for this session's upload to claim the id, as long as Gradio itself would wait.
+            if not await _claimed_soon(streams, "upload:" + query.get("upload_id", ""), owner):
                 raise Refused(404, "no such upload")
         elif route.kind == "upload":
             if not allowed(user.role, Permission.INGEST):
@@ -177,6 +181,19 @@ class SessionGate:
     def _bind_event(self, reply: Any, owner: str) -> None:
         if isinstance(reply, dict) and isinstance(reply.get("event_id"), str):
             self.ctx.streams.claim("event:" + reply["event_id"], owner)
+
+
+UPLOAD_CLAIM_WAIT_S = 3.0  # what gradio.routes' upload_progress waits for an upload it has not seen yet
+
+
+async def _claimed_soon(streams: StreamOwners, key: str, owner: str) -> bool:
+    """Whether `owner` holds `key` now or claims it within UPLOAD_CLAIM_WAIT_S; a key that another
+    session holds is refused at once."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + UPLOAD_CLAIM_WAIT_S
+    while (holder := streams.holder(key)) is None and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    return holder == owner
 
 
 def _file_paths(value: Any) -> list[str]:

@@ -44,6 +44,12 @@ class StreamOwners:
             held = self._owners.get(key)
         return held is not None and held[0] == owner
 
+    def holder(self, key: str) -> str | None:
+        """The session `key` is bound to, if any."""
+        with self._lock:
+            held = self._owners.get(key)
+        return held[0] if held is not None else None
+
     def forget_owner(self, owner: str) -> None:
         """Drop every binding of a session that ended."""
         with self._lock:

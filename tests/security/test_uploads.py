@@ -9,6 +9,8 @@ are checked before anything is read, and a refused upload is deleted at once.
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from contextlib import closing
 
@@ -98,3 +100,41 @@ def test_uploads_left_unused_are_deleted_at_sign_out(site: Served) -> None:
     finally:
         client.close()
     assert not [p for p in gradio_files(site) if p.name == "forgotten_draft.txt"]
+
+
+def test_the_progress_stream_may_open_before_its_upload_arrives(site: Served) -> None:
+    """The page opens upload_progress and posts the upload at the same moment; whichever arrives
+    first, the stream is answered (a 404 here made a browser test fail when the GET won the race)."""
+    upload_id = uuid.uuid4().hex[:12]
+    replies: list[int] = []
+    with closing(sign_in(site.url, "ana", PASSWORD)) as analyst:
+
+        def progress() -> None:
+            with analyst.stream("GET", "/app/gradio_api/upload_progress", params={"upload_id": upload_id}) as r:
+                r.read()
+                replies.append(r.status_code)
+
+        reader = threading.Thread(target=progress)
+        reader.start()
+        time.sleep(0.5)  # the stream is open first; the gate waits up to 3 s for the upload to claim the id
+        reply = analyst.post(
+            "/app/gradio_api/upload",
+            params={"upload_id": upload_id},
+            files={"files": ("early_stream.txt", b"The stream opened before this file arrived.\n")},
+        )
+        assert reply.status_code == 200, reply.text
+        reader.join(timeout=30)
+    assert replies == [200]
+
+
+def test_another_sessions_upload_progress_is_refused_at_once(site: Served) -> None:
+    upload_id = uuid.uuid4().hex[:12]
+    with closing(sign_in(site.url, "ada", PASSWORD)) as admin, closing(sign_in(site.url, "ana", PASSWORD)) as analyst:
+        reply = admin.post(
+            "/app/gradio_api/upload",
+            params={"upload_id": upload_id},
+            files={"files": ("admins_upload.txt", b"An upload of the admin's session.\n")},
+        )
+        assert reply.status_code == 200, reply.text
+        stolen = analyst.get("/app/gradio_api/upload_progress", params={"upload_id": upload_id})
+        assert stolen.status_code == 404
