@@ -78,8 +78,8 @@ MUTANTS = (
     Mutant(
         "roles: analysts may search the audit log",
         "appliance/access/roles.py",
-        "            Permission.FEEDBACK,\n        }",
-        "            Permission.FEEDBACK,\n            Permission.AUDIT_SEARCH,\n        }",
+        "                Permission.FEEDBACK,\n            }",
+        "                Permission.FEEDBACK,\n                Permission.AUDIT_SEARCH,\n            }",
         ("tests/test_users.py",),
     ),
     Mutant(
