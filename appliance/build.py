@@ -8,7 +8,7 @@ from appliance.access.users import UserDirectory
 from appliance.app import Appliance, Records
 from appliance.audit.log import open_audit_log
 from appliance.offline import apply_offline_environment
-from appliance.ports import Embedder, EntityDetector, Generator, VectorStore
+from appliance.ports import Embedder, EntityDetector, Generator, TreeLearner, VectorStore
 from appliance.redaction.keys import load_or_create_key
 from appliance.redaction.policy import policy_hash
 from appliance.redaction.pseudonyms import Pseudonymizer
@@ -96,6 +96,13 @@ def baseline_detector(settings: Settings) -> EntityDetector:
     from appliance.backends.presidio_defaults import PresidioDefaultsDetector
 
     return PresidioDefaultsDetector(settings.models.spacy_model)
+
+
+def tree_learner(settings: Settings) -> TreeLearner:
+    """The gradient-boosted tree library of the tabular side-models."""
+    from appliance.backends.lightgbm_learner import LightGBMLearner
+
+    return LightGBMLearner(settings.runtime.threads)
 
 
 def _embedder(settings: Settings) -> Embedder:

@@ -141,3 +141,37 @@ class Generator(Protocol):
     def warm_up(self) -> None:
         """Load whatever loads lazily, now."""
         ...
+
+
+@dataclass(frozen=True)
+class TreeExplanation:
+    """A tree model's raw outputs and exact SHAP values for a batch of rows (rows x features)."""
+
+    raw: list[float]
+    contributions: list[list[float]]
+    base_values: list[float]
+
+
+class TreeLearner(Protocol):
+    """Gradient-boosted trees that are explained exactly (TreeSHAP); a model is a text, never a pickle."""
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """The library and its version, and how explanations are computed, recorded with each model."""
+        ...
+
+    def train(
+        self,
+        features: Sequence[Sequence[float]],
+        target: Sequence[float],
+        *,
+        categorical: Sequence[int],
+        objective: str,
+        params: Mapping[str, Any],
+    ) -> str:
+        """Train and return the model as text (NaN is a missing value; categorical columns hold codes)."""
+        ...
+
+    def explain(self, model_text: str, features: Sequence[Sequence[float]]) -> TreeExplanation:
+        """Raw outputs (log-odds for a classifier) and exact SHAP values in that same space."""
+        ...

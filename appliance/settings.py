@@ -426,6 +426,38 @@ class WebSettings(BaseModel):
     )
 
 
+# Protected attributes (lending and equality law) and the header words that name them; a column whose
+# name contains one of the words is excluded from a tabular model's features unless opted in.
+DEFAULT_PROTECTED_ATTRIBUTES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "sex": ("sex", "gender"),
+        "marital status": ("marital", "personal_status", "civil_status"),
+        "age": ("age", "date_of_birth", "birth_year"),
+        "nationality": ("nationality", "citizenship", "foreign", "country_of_birth", "national_origin"),
+        "race": ("race", "ethnicity", "ethnic"),
+        "religion": ("religion", "faith"),
+        "disability": ("disability", "disabled", "handicap"),
+    }
+)
+
+
+class TabularSettings(BaseModel):
+    """Tabular side-models: gradient-boosted trees on the customer's own tables, explained exactly."""
+
+    protected_attributes: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_PROTECTED_ATTRIBUTES.items()},
+        description="Protected attributes and the header words that name them (a column matches when a word occurs in its name, as a whole word or between underscores); such columns are never features unless `tabular train --allow-protected COL` opts one in.",
+    )
+    trees: int = Field(200, ge=1, le=5000, description="Boosting rounds (trees) of a tabular model.")
+    learning_rate: float = Field(0.05, gt=0, le=1, description="Shrinkage of each tree's contribution.")
+    leaves: int = Field(15, ge=2, le=1024, description="Largest number of leaves per tree.")
+    min_rows_per_leaf: int = Field(20, ge=1, description="Fewest training rows a leaf may hold.")
+    held_out_fraction: float = Field(0.3, gt=0, lt=1, description="Share of rows kept out of training for the metrics.")
+    seed: int = Field(7, description="Seed of the split and the trees: the same table gives the same model bytes.")
+    reasons: int = Field(4, ge=1, le=20, description="How many principal reasons each decision states.")
+    max_rows: int = Field(1_000_000, ge=10, description="Largest table `tabular train` or `predict` reads.")
+
+
 def _checkout_eval_dir() -> Path:
     """The shared evaluation data beside a checkout (../shared/eval), where the benchmarks look by default."""
     return Path(__file__).resolve().parents[2] / "shared" / "eval"
@@ -461,6 +493,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings, description="Audit log and its checkpoints.")
     web: WebSettings = Field(default_factory=WebSettings, description="The web UI.")
     bench: BenchSettings = Field(default_factory=BenchSettings, description="The benchmarks (`appliance bench`).")
+    tabular: TabularSettings = Field(default_factory=TabularSettings, description="Tabular side-models.")
 
     @classmethod
     def settings_customise_sources(
@@ -478,6 +511,10 @@ class Settings(BaseSettings):
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
         )
+
+    @property
+    def tabular_dir(self) -> Path:
+        return self.home / "tabular"
 
     @property
     def chroma_dir(self) -> Path:

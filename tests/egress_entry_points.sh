@@ -18,6 +18,9 @@ run ask "What is the hotel cap per night?" --json
 run docs list --json
 printf '%s' 'Margaret Okafor' | run redact add - --type PERSON --collection default --json
 run audit verify
+credit=../shared/eval/tabular/german_credit.csv
+run tabular train "$credit" --target creditability --name egress-credit --favourable good --json
+run tabular predict egress-credit --input "$credit" --json
 printf '%s\n' "$password" | run users add egress-admin --role admin --password-stdin
 
 port="$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

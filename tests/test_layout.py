@@ -27,6 +27,8 @@ HEAVY = (
     "shap",
     "transformers",
     "sklearn",
+    "lightgbm",
+    "matplotlib",
 )
 # Where each may be imported: the backends hold the models; the web UI is Gradio.
 HEAVY_ALLOWED = {"gradio": ("ui/",)}

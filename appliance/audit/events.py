@@ -42,6 +42,11 @@ USER_DISABLE = "users.disable"
 USER_ENABLE = "users.enable"
 USER_GRANT = "users.grant"
 USER_REVOKE = "users.revoke"
+# Tabular side-models
+TABULAR_TRAIN = "tabular.train"
+TABULAR_PREDICT = "tabular.predict"
+TABULAR_DELETE = "tabular.delete"
+TABULAR_RETIRE = "tabular.retire"
 # `bench audit` writes into a throw-away log of its own
 BENCH_EVENT = "bench.event"
 
@@ -52,6 +57,7 @@ ACTIONS = frozenset(
         EXPORT, PURGE, BACKUP, RESTORE,
         LOGIN_SUCCESS, LOGIN_FAILURE, LOGOUT, ACCESS_DENIED,
         USER_ADD, USER_PASSWORD, USER_UNLOCK, USER_DISABLE, USER_ENABLE, USER_GRANT, USER_REVOKE,
+        TABULAR_TRAIN, TABULAR_PREDICT, TABULAR_DELETE, TABULAR_RETIRE,
         BENCH_EVENT,
     }
 )  # fmt: skip

@@ -21,6 +21,7 @@ from appliance.cli.bench import add_bench_commands, cmd_bench
 from appliance.cli.redact import add_redact_commands, cmd_redact
 from appliance.cli.selftest import add_selftest_command, cmd_selftest
 from appliance.cli.serve import add_serve_command, cmd_serve
+from appliance.cli.tabular import add_tabular_commands, cmd_tabular
 from appliance.cli.users import add_user_commands, cmd_users
 from appliance.file_modes import use_private_umask
 from appliance.offline import apply_offline_environment
@@ -51,6 +52,7 @@ def parser() -> argparse.ArgumentParser:
         add_serve_command,
         add_selftest_command,
         add_bench_commands,
+        add_tabular_commands,
     ):
         add(commands)
     commands.add_parser("demo", help="ingest the embedded demo corpus and show what was redacted")
@@ -285,6 +287,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "restore": lambda args, settings: cmd_restore(args, settings, CommandError),
     "serve": lambda args, settings: cmd_serve(args, settings, CommandError),
     "selftest": cmd_selftest,
+    "tabular": lambda args, settings: cmd_tabular(args, settings, CommandError),
 }
 
 

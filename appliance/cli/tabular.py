@@ -1,0 +1,149 @@
+"""`appliance tabular train|list|show|explain|predict|delete`: tabular side-models (appliance/tabular/)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from appliance.actors import os_operator
+from appliance.settings import Settings
+
+
+def add_tabular_commands(commands: Any) -> None:
+    """Register `tabular` and its subcommands on the root parser's subparsers."""
+    tabular = commands.add_parser("tabular", help="gradient-boosted tree models on tables, every decision explained")
+    sub = tabular.add_subparsers(dest="tabular_command", required=True)
+    train = sub.add_parser("train", help="train a model on a CSV table and register it")
+    train.add_argument("table", type=Path, metavar="CSV")
+    train.add_argument("--target", required=True, help="the column to predict")
+    train.add_argument("--name", required=True, help="the model's name (a new version if it exists)")
+    train.add_argument("--favourable", default=None, help="the favourable outcome of a two-class target")
+    train.add_argument("--key", default=None, help="the row key column (kept only as a keyed pseudonym)")
+    train.add_argument(
+        "--allow-protected", action="append", default=[], metavar="COL", help="use a protected column as a feature"
+    )
+    train.add_argument("--json", action="store_true")
+    sub.add_parser("list", help="registered models").add_argument("--json", action="store_true")
+    for name, helptext in (
+        ("show", "a model's schema, metrics, disparity report and identity"),
+        ("explain", "global importance: mean |SHAP| per feature"),
+        ("delete", "delete a model, or retire it when decisions are on record"),
+    ):
+        command = sub.add_parser(name, help=helptext)
+        command.add_argument("name", metavar="NAME")
+        command.add_argument("--json", action="store_true")
+    predict = sub.add_parser("predict", help="predict and explain each row of a CSV table")
+    predict.add_argument("name", metavar="NAME")
+    predict.add_argument("--input", type=Path, required=True, metavar="CSV")
+    predict.add_argument("--json", action="store_true")
+
+
+def cmd_tabular(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
+    """Run one tabular subcommand; `error` is the CLI's one-line error type."""
+    from appliance.tabular.registry import ModelRegistry, RegistryError
+    from appliance.tabular.schema import SchemaError
+    from appliance.tabular.table import TableError
+
+    registry = ModelRegistry(settings.tabular_dir)
+    try:
+        if args.tabular_command == "list":
+            return _list(registry, args.json)
+        if args.tabular_command in ("show", "explain"):
+            return _show(registry, args.name, args.json, importance_only=args.tabular_command == "explain")
+        return _with_app(args, settings, registry)
+    except (RegistryError, SchemaError, TableError) as problem:
+        raise error(str(problem)) from None
+
+
+def _with_app(args: argparse.Namespace, settings: Settings, registry: Any) -> int:
+    from appliance.audit import events as audit_events
+    from appliance.build import build, tree_learner
+    from appliance.tabular.predict import predict
+    from appliance.tabular.training import TrainRequest, train
+
+    with build(settings) as app:
+        if args.tabular_command == "delete":
+            outcome = registry.delete(args.name)
+            action = audit_events.TABULAR_RETIRE if outcome == "retired" else audit_events.TABULAR_DELETE
+            app.audit.record(os_operator(), action, subject=args.name)
+            print(json.dumps({"model": args.name, "result": outcome}) if args.json else f"{args.name}: {outcome}")
+            return 0
+        learner = tree_learner(settings)
+        if args.tabular_command == "train":
+            request = TrainRequest(
+                args.table, args.name, args.target, args.key, args.favourable, tuple(args.allow_protected)
+            )
+            version = train(app, learner, registry, request, os_operator())
+            print(json.dumps(_version_json(version), indent=2) if args.json else _train_report(version))
+            return 0
+        result = predict(app, learner, registry, args.name, args.input, os_operator())
+        print(json.dumps(result, indent=2) if args.json else _predict_report(result))
+        return 1 if result["failed"] else 0
+
+
+def _list(registry: Any, as_json: bool) -> int:
+    rows = []
+    for name in registry.names():
+        versions = registry.versions(name)
+        latest = versions[-1]
+        rows.append(
+            {
+                "name": name,
+                "versions": len(versions),
+                "task": latest.parsed_schema.task,
+                "retired": latest.retired,
+                "decisions": sum(v.decisions for v in versions),
+            }
+        )
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    for row in [] if as_json else rows:
+        state = " (retired)" if row["retired"] else ""
+        print(f"{row['name']}{state}: {row['task']}, {row['versions']} version(s), {row['decisions']} decision(s)")
+    return 0
+
+
+def _show(registry: Any, name: str, as_json: bool, *, importance_only: bool) -> int:
+    version = registry.versions(name)[-1]
+    if importance_only:
+        importance = dict(sorted(version.metrics["importance"].items(), key=lambda item: -item[1]))
+        if as_json:
+            print(json.dumps(importance, indent=2))
+        for feature, value in [] if as_json else importance.items():
+            print(f"{value:10.4f}  {feature}")
+        return 0
+    print(json.dumps(_version_json(version), indent=2) if as_json else _train_report(version))
+    return 0
+
+
+def _version_json(version: Any) -> dict[str, Any]:
+    data = {k: v for k, v in vars(version).items() if k != "file"}
+    return data
+
+
+def _train_report(version: Any) -> str:
+    schema = version.parsed_schema
+    lines = [f"{version.name} v{version.version} ({schema.task}, sha256 {version.sha256[:16]}...)"]
+    lines.append("features: " + ", ".join(f"{f.name} ({f.kind})" for f in schema.features))
+    lines += [f"not used: {e.name}: {e.reason} ({e.detail})" for e in schema.excluded]
+    metrics = {k: v for k, v in version.metrics.items() if k != "importance"}
+    lines.append("held-out metrics: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
+    for report in version.disparity:
+        groups = "; ".join(
+            f"{g['group']}: {g['favourable_rate']:.2f} (ratio {g['ratio']:.2f}{', FLAGGED' if g['flagged'] else ''})"
+            for g in report["groups"]
+        )
+        lines.append(f"disparity, {report['column']} ({report['attribute']}): {groups}")
+    return "\n".join(lines)
+
+
+def _predict_report(result: dict[str, Any]) -> str:
+    lines = [f"{result['model']} v{result['version']}"]
+    for p in result["predictions"]:
+        chance = f" (p={p['probability']:.3f})" if p["probability"] is not None else ""
+        lines.append(f"row {p['row']}: {p['prediction']}{chance}")
+        lines += [f"    {reason}" for reason in p["reasons"]]
+    lines += [f"row {f['row']}: FAILED {f['error']}" for f in result["failed"]]
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""The registry of tabular models under APPLIANCE_HOME/tabular: each version's file, sha256, schema,
+metrics, training data hash, parameters, explainer configuration, who trained it and when.
+
+A model file is read only through `load()`, which refuses a file whose sha256 is not the registered
+one. A model with decisions on record is retired, not deleted, so every recorded decision can still
+be re-computed from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance.file_digest import file_sha256
+from appliance.tabular.schema import Schema
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class RegistryError(Exception):
+    """A model that does not exist, may not be loaded, or a name that is not allowed."""
+
+
+@dataclass
+class ModelVersion:
+    """One trained version of a named model."""
+
+    name: str
+    version: int
+    sha256: str
+    file: str
+    schema: dict[str, Any]
+    metrics: dict[str, Any]
+    data_sha256: str
+    rows: int
+    params: dict[str, Any]
+    explainer: dict[str, str]
+    trained_by: str
+    trained_ms: int
+    favourable: str | None = None
+    disparity: list[dict[str, Any]] = field(default_factory=list)
+    decisions: int = 0
+    retired: bool = False
+
+    @property
+    def parsed_schema(self) -> Schema:
+        return Schema.from_json(self.schema)
+
+
+class ModelRegistry:
+    """Models and their versions, kept in one JSON file written atomically."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._index = folder / "registry.json"
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return sorted(self._read())
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        entries = self._read().get(name)
+        if not entries:
+            raise RegistryError(f"no tabular model {name!r}")
+        return [ModelVersion(**entry) for entry in entries]
+
+    def current(self, name: str) -> ModelVersion:
+        """The newest version that is not retired."""
+        live = [v for v in self.versions(name) if not v.retired]
+        if not live:
+            raise RegistryError(f"tabular model {name!r} is retired")
+        return live[-1]
+
+    def add(self, version: ModelVersion, model_text: str) -> ModelVersion:
+        """Write the model file, then register it (a crash between leaves an unregistered file, never loaded)."""
+        check_name(version.name)
+        with self._lock:
+            index = self._read()
+            version.version = 1 + max((e["version"] for e in index.get(version.name, [])), default=0)
+            path = self.folder / "models" / f"{version.name}-v{version.version}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _write_atomically(path, model_text)
+            version.file = path.name
+            version.sha256 = file_sha256(path)
+            index.setdefault(version.name, []).append(asdict(version))
+            self._write(index)
+        return version
+
+    def load(self, version: ModelVersion) -> str:
+        """The model text, only if the file's sha256 is the registered one."""
+        path = self.folder / "models" / version.file
+        if not path.is_file():
+            raise RegistryError(f"{version.name} v{version.version}: the model file {path.name} is missing")
+        if file_sha256(path) != version.sha256:
+            raise RegistryError(
+                f"{version.name} v{version.version}: {path.name} does not have its registered sha256; not loaded"
+            )
+        return path.read_text(encoding="utf-8")
+
+    def count_decisions(self, version: ModelVersion, count: int) -> None:
+        self._update(version.name, version.version, lambda e: e.update(decisions=e["decisions"] + count))
+
+    def delete(self, name: str) -> str:
+        """Retire a model with decisions on record; delete one without. Returns "retired" or "deleted"."""
+        versions = self.versions(name)
+        if any(v.decisions for v in versions):
+            for v in versions:
+                self._update(name, v.version, lambda e: e.update(retired=True))
+            return "retired"
+        with self._lock:
+            index = self._read()
+            index.pop(name, None)
+            self._write(index)
+        for v in versions:
+            (self.folder / "models" / v.file).unlink(missing_ok=True)
+        return "deleted"
+
+    def _update(self, name: str, version: int, change: Any) -> None:
+        with self._lock:
+            index = self._read()
+            for entry in index.get(name, []):
+                if entry["version"] == version:
+                    change(entry)
+            self._write(index)
+
+    def _read(self) -> dict[str, list[dict[str, Any]]]:
+        if not self._index.is_file():
+            return {}
+        data: dict[str, list[dict[str, Any]]] = json.loads(self._index.read_text(encoding="utf-8"))
+        return data
+
+    def _write(self, index: dict[str, list[dict[str, Any]]]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _write_atomically(self._index, json.dumps(index, indent=1, sort_keys=True))
+
+
+def check_name(name: str) -> None:
+    if not NAME.match(name):
+        raise RegistryError(f"model name {name!r}: use 1-64 lower-case letters, digits, '_' or '-'")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)

@@ -1,0 +1,61 @@
+"""Reading a CSV table for training or prediction: header, rows, and clear errors naming the file."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class TableError(Exception):
+    """A table that cannot be used: the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as text: its column names and rows of cells (every row as long as the header)."""
+
+    source: str
+    columns: list[str]
+    rows: list[list[str]]
+
+    def column(self, name: str) -> list[str]:
+        index = self.columns.index(name)
+        return [row[index] for row in self.rows]
+
+
+def read_table(path: Path, max_rows: int) -> Table:
+    """The CSV at `path` (UTF-8, a BOM allowed, the delimiter sniffed among , ; and tab)."""
+    if not path.is_file():
+        raise TableError(f"{path}: no such file")
+    if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
+        raise TableError(f"{path}: not a CSV file (expected .csv or .tsv)")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as problem:
+        raise TableError(f"{path}: not UTF-8 text ({problem.reason} at byte {problem.start})") from None
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise TableError(f"{path}: empty, or no header line")
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    columns = [name.strip() for name in next(reader)]
+    if len(set(columns)) != len(columns) or not all(columns):
+        raise TableError(f"{path}: the header has empty or repeated column names")
+    rows = []
+    for row in reader:
+        number = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(columns):
+            raise TableError(f"{path}: line {number} has {len(row)} cells, the header {len(columns)}")
+        rows.append([cell.strip() for cell in row])
+        if len(rows) > max_rows:
+            raise TableError(f"{path}: more than {max_rows} rows (tabular.max_rows)")
+    if not rows:
+        raise TableError(f"{path}: a header but no rows")
+    return Table(str(path), columns, rows)
