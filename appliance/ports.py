@@ -175,3 +175,7 @@ class TreeLearner(Protocol):
     def explain(self, model_text: str, features: Sequence[Sequence[float]]) -> TreeExplanation:
         """Raw outputs (log-odds for a classifier) and exact SHAP values in that same space."""
         ...
+
+    def raw_outputs(self, model_text: str, features: Sequence[Sequence[float]]) -> list[float]:
+        """Raw outputs alone (a counterfactual search asks for many)."""
+        ...

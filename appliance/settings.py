@@ -455,6 +455,10 @@ class TabularSettings(BaseModel):
     held_out_fraction: float = Field(0.3, gt=0, lt=1, description="Share of rows kept out of training for the metrics.")
     seed: int = Field(7, description="Seed of the split and the trees: the same table gives the same model bytes.")
     reasons: int = Field(4, ge=1, le=20, description="How many principal reasons each decision states.")
+    actionable: list[str] = Field(
+        default_factory=list,
+        description="Columns a person can change (an amount, a duration): a two-class decision's counterfactual changes only these; a model records the list it was trained with.",
+    )
     max_rows: int = Field(1_000_000, ge=10, description="Largest table `tabular train` or `predict` reads.")
 
 

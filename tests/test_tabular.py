@@ -222,3 +222,33 @@ def test_the_command_line_trains_and_predicts_with_the_documented_json(home: Pat
         text=True,
     )
     assert refused.returncode != 0 and "no tabular model 'nothing'" in refused.stderr
+
+
+@needs_german
+def test_a_counterfactual_changes_only_actionable_features_and_flips_the_decision(app, tmp_path: Path) -> None:
+    app.settings.tabular.actionable = ["credit_amount", "duration_in_month"]
+    registry = ModelRegistry(app.settings.tabular_dir)
+    request = TrainRequest(GERMAN, "credit", "creditability", favourable="good")
+    version = train(app, tree_learner(app.settings), registry, request, ANALYST)
+    assert version.parsed_schema.actionable == ["duration_in_month", "credit_amount"]
+    rows = list(csv.reader(GERMAN.open()))
+    header, body = rows[0], rows[1:61]
+    result = predict(
+        app, tree_learner(app.settings), registry, "credit", write_csv(tmp_path / "in.csv", header, body), ANALYST
+    )
+    declined = [p for p in result["predictions"] if p["prediction"] == "bad"]
+    flipped = [p for p in declined if p["counterfactual"]]
+    assert declined and len(flipped) >= len(declined) // 2, (len(declined), len(flipped))
+    assert all(p["counterfactual"] is None for p in result["predictions"] if p["prediction"] == "good")
+    changed = []
+    for p in flipped:
+        row = list(body[p["row"]])
+        assert set(p["counterfactual"]["changes"]) <= {"credit_amount", "duration_in_month"}
+        for column, change in p["counterfactual"]["changes"].items():
+            assert row[header.index(column)] == change["from"]
+            row[header.index(column)] = change["to"]
+        changed.append(row)
+    again = predict(
+        app, tree_learner(app.settings), registry, "credit", write_csv(tmp_path / "cf.csv", header, changed), ANALYST
+    )
+    assert [p["prediction"] for p in again["predictions"]] == [p["counterfactual"]["prediction"] for p in flipped]

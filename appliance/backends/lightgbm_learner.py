@@ -67,6 +67,10 @@ class LightGBMLearner:
             base_values=[float(row[-1]) for row in contributions],
         )
 
+    def raw_outputs(self, model_text: str, features: Sequence[Sequence[float]]) -> list[float]:
+        matrix = np.asarray(features, dtype=np.float64)
+        return [float(v) for v in self._booster(model_text).predict(matrix, raw_score=True, num_threads=self._threads)]
+
     def _booster(self, model_text: str) -> Any:
         key = hash(model_text)
         if key not in self._boosters:

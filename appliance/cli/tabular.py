@@ -145,5 +145,10 @@ def _predict_report(result: dict[str, Any]) -> str:
         chance = f" (p={p['probability']:.3f})" if p["probability"] is not None else ""
         lines.append(f"row {p['row']}: {p['prediction']}{chance}")
         lines += [f"    {reason}" for reason in p["reasons"]]
+        if p.get("counterfactual"):
+            changes = ", ".join(
+                f"{k} {v['to']} instead of {v['from']}" for k, v in p["counterfactual"]["changes"].items()
+            )
+            lines.append(f"    would have been {p['counterfactual']['prediction']!r} with {changes}")
     lines += [f"row {f['row']}: FAILED {f['error']}" for f in result["failed"]]
     return "\n".join(lines)

@@ -4,7 +4,8 @@ A row that does not fit the model's schema (a missing column, a value that is no
 category the model never saw, a number outside the training range) gets its own error and the
 batch goes on. Every decision is one audit event: the model's identity, the row key as a keyed
 pseudonym (never the key itself), the feature values used (never identifiers), the prediction,
-the base value, the SHAP values and the reasons.
+the base value, the SHAP values, the reasons and, for a decision against the favourable outcome,
+the counterfactual (the smallest change to the actionable features that would have flipped it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from appliance.actors import Actor
 from appliance.app import Appliance
 from appliance.audit import events as audit_events
 from appliance.ports import TreeLearner
+from appliance.tabular.counterfactual import counterfactual
 from appliance.tabular.explain import check_additivity, reasons, sigmoid
 from appliance.tabular.registry import ModelRegistry, ModelVersion
 from appliance.tabular.schema import Feature, Schema
@@ -58,6 +60,10 @@ def predict(
                     explanation.contributions[position],
                     app.settings.tabular.reasons,
                 )
+            )
+            unfavourable = schema.task == "binary" and predictions[-1]["prediction"] == schema.classes[0]
+            predictions[-1]["counterfactual"] = (
+                counterfactual(schema, learner, model_text, inputs, favourable=False) if unfavourable else None
             )
     keys = _row_keys(app, version, table, [p["row"] for p in predictions])
     for prediction, key in zip(predictions, keys, strict=True):
@@ -129,4 +135,5 @@ def _event(version: ModelVersion, prediction: dict[str, Any], row_key: str | Non
         "base_value": prediction["base_value"],
         "shap": prediction["shap"],
         "reasons": prediction["reasons"],
+        "counterfactual": prediction["counterfactual"],
     }

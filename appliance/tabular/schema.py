@@ -80,6 +80,7 @@ class Schema:
     excluded: list[Excluded]
     key: str | None = None
     protected_opt_in: list[str] = field(default_factory=list)
+    actionable: list[str] = field(default_factory=list)
 
     @property
     def categorical_indices(self) -> list[int]:
@@ -98,6 +99,7 @@ class Schema:
             excluded=[Excluded(**e) for e in data["excluded"]],
             key=data.get("key"),
             protected_opt_in=list(data.get("protected_opt_in", [])),
+            actionable=list(data.get("actionable", [])),
         )
 
 
@@ -115,6 +117,7 @@ def infer_schema(
     detect: Detect,
     protected: Mapping[str, Sequence[str]],
     allow_protected: Sequence[str] = (),
+    actionable: Sequence[str] = (),
 ) -> Schema:
     """Decide each column's part; the target decides the task (two classes: binary, numbers: regression)."""
     for name in (target, key, *allow_protected):
@@ -144,7 +147,8 @@ def infer_schema(
             features.append(feature)
     if not features:
         raise SchemaError(f"{table.source}: no column is usable as a feature")
-    return Schema(target, task, classes, features, excluded, key, sorted(set(allow_protected)))
+    changeable = [f.name for f in features if f.name in actionable]
+    return Schema(target, task, classes, features, excluded, key, sorted(set(allow_protected)), changeable)
 
 
 def protected_attribute(name: str, protected: Mapping[str, Sequence[str]]) -> str | None:

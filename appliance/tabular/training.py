@@ -54,6 +54,7 @@ def train(
         detect=detector_of(app),
         protected=settings.protected_attributes,
         allow_protected=request.allow_protected,
+        actionable=settings.actionable,
     )
     inputs = [[f.encode(row[table.columns.index(f.name)]) for f in schema.features] for row in table.rows]
     target = _target(table, schema)
