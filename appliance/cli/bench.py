@@ -46,6 +46,12 @@ def add_bench_commands(commands: Any) -> None:
     retro.add_argument("--values", type=int, default=100, help="names added to the vault after the chunks")
     retro.add_argument("--json", action="store_true")
     add_bench_web_command(bench_commands)
+    tabular = bench_commands.add_parser(
+        "tabular", help="tabular models: CV metrics, SHAP speed vs baselines, decisions"
+    )
+    tabular.add_argument("--rows", type=int, default=100_000, help="rows of the synthetic table")
+    tabular.add_argument("--folds", type=int, default=5, help="cross-validation folds on German credit")
+    tabular.add_argument("--json", action="store_true")
     audit_speed = bench_commands.add_parser("audit", help="audit record() and verify speed vs naive baselines")
     audit_speed.add_argument("--events", type=int, default=100_000, help="events in the log that verify checks")
     audit_speed.add_argument("--json", action="store_true")
@@ -61,6 +67,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, error: type[Exceptio
         return _bench_retroactive(args, settings, error)
     if args.bench_command == "retrieval":
         return _bench_retrieval(args, settings, error)
+    if args.bench_command == "tabular":
+        return _bench_tabular(args, settings, error)
     if args.bench_command == "web":
         return cmd_bench_web(args, settings, error)
     if args.bench_command == "audit":
@@ -148,6 +156,26 @@ def _run_at_scale(
         **sizes,
     )
     print(json.dumps(result, indent=2) if as_json else report(result))
+    return 0
+
+
+def _bench_tabular(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
+    from appliance.bench.tabular import GERMAN, format_report, run_tabular_bench
+    from appliance.build import load_models
+
+    if not (settings.bench.eval_dir / GERMAN).is_file():
+        raise error(f"no German credit table at {settings.bench.eval_dir / GERMAN}")
+    if args.rows < 1000 or args.folds < 2:
+        raise error("--rows must be at least 1000 and --folds at least 2")
+    result = run_tabular_bench(
+        settings,
+        load_models(settings),
+        eval_dir=settings.bench.eval_dir,
+        synthetic_rows=args.rows,
+        folds=args.folds,
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0
 
 

@@ -25,8 +25,9 @@ class Table:
         return [row[index] for row in self.rows]
 
 
-def read_table(path: Path, max_rows: int) -> Table:
-    """The CSV at `path` (UTF-8, a BOM allowed, the delimiter sniffed among , ; and tab)."""
+def read_table(path: Path, max_rows: int, *, head: int | None = None) -> Table:
+    """The CSV at `path` (UTF-8, a BOM allowed, the delimiter sniffed among , ; and tab); with `head`,
+    only its first rows."""
     if not path.is_file():
         raise TableError(f"{path}: no such file")
     if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
@@ -54,6 +55,8 @@ def read_table(path: Path, max_rows: int) -> Table:
         if len(row) != len(columns):
             raise TableError(f"{path}: line {number} has {len(row)} cells, the header {len(columns)}")
         rows.append([cell.strip() for cell in row])
+        if head is not None and len(rows) >= head:
+            break
         if len(rows) > max_rows:
             raise TableError(f"{path}: more than {max_rows} rows (tabular.max_rows)")
     if not rows:
