@@ -252,3 +252,38 @@ def test_a_counterfactual_changes_only_actionable_features_and_flips_the_decisio
         app, tree_learner(app.settings), registry, "credit", write_csv(tmp_path / "cf.csv", header, changed), ANALYST
     )
     assert [p["prediction"] for p in again["predictions"]] == [p["counterfactual"]["prediction"] for p in flipped]
+
+
+def test_a_recorded_decision_is_recomputed_and_reviewed(app, home: Path, tmp_path: Path) -> None:
+    table, target = sklearn_table(tmp_path, "load_breast_cancer")
+    registry = ModelRegistry(app.settings.tabular_dir)
+    train(app, tree_learner(app.settings), registry, TrainRequest(table, "m", target), ANALYST)
+    result = predict(app, tree_learner(app.settings), registry, "m", table, ANALYST)
+    decision = result["predictions"][0]
+    from appliance.tabular.review import recompute, review
+
+    checked = recompute(app.audit, tree_learner(app.settings), registry, decision["audit_seq"])
+    assert checked["matches"] and checked["max_difference"] <= 1e-9
+    assert checked["recomputed"]["prediction"] == decision["prediction"]
+    overridden = review(
+        app, decision["audit_seq"], override="0", reason="Reviewed with Margaret Holloway's file", actor=ANALYST
+    )
+    assert overridden["review"] == "overridden" and overridden["decision_seq"] == decision["audit_seq"]
+    assert "Holloway" not in overridden["reason"] and "<PERSON" in overridden["reason"]
+    app.close()
+    shown = subprocess.run(
+        [APPLIANCE_BIN, "audit", "show", str(decision["audit_seq"])], env=cli_env(home), capture_output=True, text=True
+    )
+    assert shown.returncode == 0 and "matches the record" in shown.stdout, shown.stdout + shown.stderr
+    import sqlite3
+
+    with sqlite3.connect(home / "appliance.sqlite3") as db:  # a recorded SHAP value changed behind the log's back
+        row = db.execute("SELECT details FROM audit_events WHERE seq = ?", (decision["audit_seq"],)).fetchone()
+        details = json.loads(row[0])
+        first = next(iter(details["shap"]))
+        details["shap"][first] = repr(float(details["shap"][first]) + 0.01)
+        db.execute("UPDATE audit_events SET details = ? WHERE seq = ?", (json.dumps(details), decision["audit_seq"]))
+    changed = subprocess.run(
+        [APPLIANCE_BIN, "audit", "show", str(decision["audit_seq"])], env=cli_env(home), capture_output=True, text=True
+    )
+    assert changed.returncode == 1 and "DOES NOT match the record" in changed.stdout, changed.stdout + changed.stderr

@@ -47,6 +47,7 @@ TABULAR_TRAIN = "tabular.train"
 TABULAR_PREDICT = "tabular.predict"
 TABULAR_DELETE = "tabular.delete"
 TABULAR_RETIRE = "tabular.retire"
+TABULAR_REVIEW = "tabular.review"
 # `bench audit` writes into a throw-away log of its own
 BENCH_EVENT = "bench.event"
 
@@ -57,7 +58,7 @@ ACTIONS = frozenset(
         EXPORT, PURGE, BACKUP, RESTORE,
         LOGIN_SUCCESS, LOGIN_FAILURE, LOGOUT, ACCESS_DENIED,
         USER_ADD, USER_PASSWORD, USER_UNLOCK, USER_DISABLE, USER_ENABLE, USER_GRANT, USER_REVOKE,
-        TABULAR_TRAIN, TABULAR_PREDICT, TABULAR_DELETE, TABULAR_RETIRE,
+        TABULAR_TRAIN, TABULAR_PREDICT, TABULAR_DELETE, TABULAR_RETIRE, TABULAR_REVIEW,
         BENCH_EVENT,
     }
 )  # fmt: skip

@@ -35,6 +35,9 @@ def add_audit_commands(commands: Any) -> None:
     check.add_argument("bundle", type=Path, metavar="FILE")
     check.add_argument("--public-key", type=Path, default=None, metavar="KEYFILE", help="PEM obtained separately")
     sub.add_parser("public-key", help="print the appliance's Ed25519 public key (PEM)")
+    show = sub.add_parser("show", help="one event; a tabular decision is re-computed from its registered model")
+    show.add_argument("seq", type=int, metavar="SEQ")
+    show.add_argument("--json", action="store_true")
     purge = sub.add_parser("purge", help="remove events past the retention period (audited)")
     purge.add_argument("--days", type=int, default=None, help="default: audit.retention_days")
 
@@ -65,12 +68,44 @@ def cmd_audit(args: argparse.Namespace, settings: Settings, error: type[Exceptio
             return EXIT_OK
         if args.audit_command == "purge":
             return _purge(args, log, settings, error)
+        if args.audit_command == "show":
+            return _show(args, log, settings, error)
         try:
             return _search(args, log) if args.audit_command == "search" else _export(args, log)
         except BadFilter as problem:
             raise error(str(problem)) from None
     finally:
         records.close()
+
+
+def _show(args: argparse.Namespace, log: Any, settings: Settings, error: type[Exception]) -> int:
+    """An event as recorded; for a tabular decision, whether the registered model still gives it (exit 1 if not)."""
+    from appliance.audit import events as audit_events
+    from appliance.build import tree_learner
+    from appliance.tabular.registry import ModelRegistry, RegistryError
+    from appliance.tabular.review import recompute
+
+    found = list(log.events("seq = :seq", {"seq": args.seq}))
+    if not found:
+        raise error(f"no audit event {args.seq}")
+    event = found[0]
+    if event["action"] != audit_events.TABULAR_PREDICT:
+        print(json.dumps(event, indent=2, default=str))
+        return EXIT_OK
+    try:
+        result = recompute(log, tree_learner(settings), ModelRegistry(settings.tabular_dir), args.seq)
+    except (RegistryError, ValueError) as problem:
+        raise error(f"audit event {args.seq}: cannot re-compute the decision: {problem}") from None
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(json.dumps(event, indent=2, default=str))
+        verdict = "matches the record" if result["matches"] else "DOES NOT match the record"
+        print(
+            f"re-computed from {result['model']} v{result['version']} (sha256 {result['sha256'][:16]}...): "
+            f"{result['recomputed']['prediction']}, {verdict} (largest difference {result['max_difference']:.2e})"
+        )
+    return EXIT_OK if result["matches"] else 1
 
 
 def _verify(args: argparse.Namespace, log: Any, settings: Settings) -> int:

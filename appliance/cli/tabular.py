@@ -34,6 +34,13 @@ def add_tabular_commands(commands: Any) -> None:
         command = sub.add_parser(name, help=helptext)
         command.add_argument("name", metavar="NAME")
         command.add_argument("--json", action="store_true")
+    review = sub.add_parser("review", help="confirm or override a recorded decision, with a reason (audited)")
+    review.add_argument("seq", type=int, metavar="SEQ", help="the decision's audit event")
+    choice = review.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--confirm", action="store_true")
+    choice.add_argument("--override", default=None, metavar="OUTCOME")
+    review.add_argument("--reason", required=True)
+    review.add_argument("--json", action="store_true")
     predict = sub.add_parser("predict", help="predict and explain each row of a CSV table")
     predict.add_argument("name", metavar="NAME")
     predict.add_argument("--input", type=Path, required=True, metavar="CSV")
@@ -43,6 +50,7 @@ def add_tabular_commands(commands: Any) -> None:
 def cmd_tabular(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
     """Run one tabular subcommand; `error` is the CLI's one-line error type."""
     from appliance.tabular.registry import ModelRegistry, RegistryError
+    from appliance.tabular.review import ReviewError
     from appliance.tabular.schema import SchemaError
     from appliance.tabular.table import TableError
 
@@ -53,7 +61,7 @@ def cmd_tabular(args: argparse.Namespace, settings: Settings, error: type[Except
         if args.tabular_command in ("show", "explain"):
             return _show(registry, args.name, args.json, importance_only=args.tabular_command == "explain")
         return _with_app(args, settings, registry)
-    except (RegistryError, SchemaError, TableError) as problem:
+    except (RegistryError, SchemaError, TableError, ReviewError) as problem:
         raise error(str(problem)) from None
 
 
@@ -64,6 +72,12 @@ def _with_app(args: argparse.Namespace, settings: Settings, registry: Any) -> in
     from appliance.tabular.training import TrainRequest, train
 
     with build(settings) as app:
+        if args.tabular_command == "review":
+            from appliance.tabular.review import review
+
+            done = review(app, args.seq, override=args.override, reason=args.reason, actor=os_operator())
+            print(json.dumps(done) if args.json else f"decision {args.seq} {done['review']} as {done['outcome']!r}")
+            return 0
         if args.tabular_command == "delete":
             outcome = registry.delete(args.name)
             action = audit_events.TABULAR_RETIRE if outcome == "retired" else audit_events.TABULAR_DELETE

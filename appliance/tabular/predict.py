@@ -67,9 +67,10 @@ def predict(
             )
     keys = _row_keys(app, version, table, [p["row"] for p in predictions])
     for prediction, key in zip(predictions, keys, strict=True):
-        app.audit.record(
+        recorded = app.audit.record(
             actor, audit_events.TABULAR_PREDICT, subject=version.name, details=_event(version, prediction, key)
         )
+        prediction["audit_seq"] = recorded.seq
     if predictions:
         registry.count_decisions(version, len(predictions))
     return {

@@ -17,7 +17,7 @@ from typing import Any
 from appliance.redaction.structured_fields import FieldClassifier, normalise_label
 from appliance.tabular.table import Table
 
-MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
+MISSING = frozenset({"", "na", "n/a", "nan", "null", "?", "(missing)"})
 SAMPLE = 50  # values per column the redactor reads
 IDENTIFIER_SHARE = 0.3  # of sampled values found to be personal data, for the column to be an identifier
 FREE_TEXT_CHARS = 40  # mean length above which a mostly distinct text column is free text
