@@ -24,6 +24,9 @@ def add_tabular_commands(commands: Any) -> None:
     train.add_argument(
         "--allow-protected", action="append", default=[], metavar="COL", help="use a protected column as a feature"
     )
+    train.add_argument(
+        "--actionable", action="append", default=None, metavar="COL", help="a column counterfactuals may change"
+    )
     train.add_argument("--json", action="store_true")
     sub.add_parser("list", help="registered models").add_argument("--json", action="store_true")
     for name, helptext in (
@@ -87,7 +90,13 @@ def _with_app(args: argparse.Namespace, settings: Settings, registry: Any) -> in
         learner = tree_learner(settings)
         if args.tabular_command == "train":
             request = TrainRequest(
-                args.table, args.name, args.target, args.key, args.favourable, tuple(args.allow_protected)
+                args.table,
+                args.name,
+                args.target,
+                args.key,
+                args.favourable,
+                tuple(args.allow_protected),
+                None if args.actionable is None else tuple(args.actionable),
             )
             version = train(app, learner, registry, request, os_operator())
             print(json.dumps(_version_json(version), indent=2) if args.json else _train_report(version))

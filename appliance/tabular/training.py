@@ -36,6 +36,7 @@ class TrainRequest:
     key: str | None = None
     favourable: str | None = None
     allow_protected: Sequence[str] = ()
+    actionable: Sequence[str] | None = None  # None: the settings' list
 
 
 def train(
@@ -54,7 +55,7 @@ def train(
         detect=detector_of(app),
         protected=settings.protected_attributes,
         allow_protected=request.allow_protected,
-        actionable=settings.actionable,
+        actionable=settings.actionable if request.actionable is None else request.actionable,
     )
     inputs = [[f.encode(row[table.columns.index(f.name)]) for f in schema.features] for row in table.rows]
     target = _target(table, schema)
