@@ -287,3 +287,23 @@ def test_a_recorded_decision_is_recomputed_and_reviewed(app, home: Path, tmp_pat
         [APPLIANCE_BIN, "audit", "show", str(decision["audit_seq"])], env=cli_env(home), capture_output=True, text=True
     )
     assert changed.returncode == 1 and "DOES NOT match the record" in changed.stdout, changed.stdout + changed.stderr
+
+
+def test_plots_are_written_for_each_decision_and_for_the_model(app, tmp_path: Path) -> None:
+    from appliance.tabular.plots import decision_plots, importance_plot
+
+    table, target = sklearn_table(tmp_path, "load_breast_cancer")
+    registry = ModelRegistry(app.settings.tabular_dir)
+    version = train(app, tree_learner(app.settings), registry, TrainRequest(table, "m", target), ANALYST)
+    rows = list(csv.reader(table.open()))
+    three = write_csv(tmp_path / "three.csv", rows[0], rows[1:4])
+    result = predict(app, tree_learner(app.settings), registry, "m", three, ANALYST)
+    written = [*decision_plots(result, version, tmp_path / "plots"), importance_plot(version, tmp_path / "plots")]
+    assert sorted(p.name for p in written) == [
+        "m-v1-importance.png",
+        "m-v1-row-0.png",
+        "m-v1-row-1.png",
+        "m-v1-row-2.png",
+    ]
+    for path in written:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000

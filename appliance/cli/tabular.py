@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ def add_tabular_commands(commands: Any) -> None:
         command = sub.add_parser(name, help=helptext)
         command.add_argument("name", metavar="NAME")
         command.add_argument("--json", action="store_true")
+        if name == "explain":
+            command.add_argument("--plots", type=Path, default=None, metavar="DIR", help="write a bar chart PNG here")
     review = sub.add_parser("review", help="confirm or override a recorded decision, with a reason (audited)")
     review.add_argument("seq", type=int, metavar="SEQ", help="the decision's audit event")
     choice = review.add_mutually_exclusive_group(required=True)
@@ -47,6 +50,7 @@ def add_tabular_commands(commands: Any) -> None:
     predict = sub.add_parser("predict", help="predict and explain each row of a CSV table")
     predict.add_argument("name", metavar="NAME")
     predict.add_argument("--input", type=Path, required=True, metavar="CSV")
+    predict.add_argument("--plots", type=Path, default=None, metavar="DIR", help="write a waterfall PNG per decision")
     predict.add_argument("--json", action="store_true")
 
 
@@ -62,7 +66,12 @@ def cmd_tabular(args: argparse.Namespace, settings: Settings, error: type[Except
         if args.tabular_command == "list":
             return _list(registry, args.json)
         if args.tabular_command in ("show", "explain"):
-            return _show(registry, args.name, args.json, importance_only=args.tabular_command == "explain")
+            code = _show(registry, args.name, args.json, importance_only=args.tabular_command == "explain")
+            if getattr(args, "plots", None):
+                from appliance.tabular.plots import importance_plot
+
+                print(f"wrote {importance_plot(registry.versions(args.name)[-1], args.plots)}", file=sys.stderr)
+            return code
         return _with_app(args, settings, registry)
     except (RegistryError, SchemaError, TableError, ReviewError) as problem:
         raise error(str(problem)) from None
@@ -102,6 +111,11 @@ def _with_app(args: argparse.Namespace, settings: Settings, registry: Any) -> in
             print(json.dumps(_version_json(version), indent=2) if args.json else _train_report(version))
             return 0
         result = predict(app, learner, registry, args.name, args.input, os_operator())
+        if args.plots:
+            from appliance.tabular.plots import decision_plots
+
+            written = decision_plots(result, registry.current(args.name), args.plots)
+            print(f"wrote {len(written)} waterfall plots to {args.plots}", file=sys.stderr)
         print(json.dumps(result, indent=2) if args.json else _predict_report(result))
         return 1 if result["failed"] else 0
 
