@@ -171,8 +171,8 @@ def test_a_model_with_decisions_is_retired_not_deleted(app, tmp_path: Path) -> N
     train(app, tree_learner(app.settings), registry, TrainRequest(table, "unused", target), ANALYST)
     used = train(app, tree_learner(app.settings), registry, TrainRequest(table, "used", target), ANALYST)
     predict(app, tree_learner(app.settings), registry, "used", table, ANALYST)
-    assert registry.delete("unused") == "deleted" and "unused" not in registry.names()
-    assert registry.delete("used") == "retired"
+    assert registry.delete("unused", decisions_on_record=False) == "deleted" and "unused" not in registry.names()
+    assert registry.delete("used", decisions_on_record=False) == "retired"  # the registry counted its decisions
     assert (app.settings.tabular_dir / "models" / used.file).is_file()
     with pytest.raises(RegistryError, match="retired"):
         predict(app, tree_learner(app.settings), registry, "used", table, ANALYST)
@@ -222,6 +222,8 @@ def test_the_command_line_trains_and_predicts_with_the_documented_json(home: Pat
         text=True,
     )
     assert refused.returncode != 0 and "no tabular model 'nothing'" in refused.stderr
+    retired = subprocess.run([APPLIANCE_BIN, "tabular", "delete", "credit"], env=env, capture_output=True, text=True)
+    assert retired.returncode == 0 and "credit: retired" in retired.stdout, retired.stdout + retired.stderr
 
 
 @needs_german

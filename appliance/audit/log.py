@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -81,7 +81,7 @@ class AuditLog:
 
     def events(
         self, where: str = "", params: Mapping[str, Any] | None = None, batch: int = 5000, *, parse: bool = True
-    ) -> Iterator[dict]:
+    ) -> Generator[dict, None, None]:
         """Events in seq order, optionally filtered by a SQL condition; details parsed, or
         left as the stored text under `details_text` (`parse=False`, for fast verification)."""
         sql = f"SELECT {EVENT_COLUMNS} FROM audit_events {('WHERE ' + where) if where else ''} ORDER BY seq"

@@ -91,7 +91,14 @@ def _with_app(args: argparse.Namespace, settings: Settings, registry: Any) -> in
             print(json.dumps(done) if args.json else f"decision {args.seq} {done['review']} as {done['outcome']!r}")
             return 0
         if args.tabular_command == "delete":
-            outcome = registry.delete(args.name)
+            recorded = app.audit.events(
+                "action = :action AND subject = :name", {"action": audit_events.TABULAR_PREDICT, "name": args.name}
+            )
+            try:
+                on_record = next(recorded, None) is not None
+            finally:
+                recorded.close()
+            outcome = registry.delete(args.name, decisions_on_record=on_record)
             action = audit_events.TABULAR_RETIRE if outcome == "retired" else audit_events.TABULAR_DELETE
             app.audit.record(os_operator(), action, subject=args.name)
             print(json.dumps({"model": args.name, "result": outcome}) if args.json else f"{args.name}: {outcome}")

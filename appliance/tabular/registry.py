@@ -105,10 +105,11 @@ class ModelRegistry:
     def count_decisions(self, version: ModelVersion, count: int) -> None:
         self._update(version.name, version.version, lambda e: e.update(decisions=e["decisions"] + count))
 
-    def delete(self, name: str) -> str:
-        """Retire a model with decisions on record; delete one without. Returns "retired" or "deleted"."""
+    def delete(self, name: str, *, decisions_on_record: bool) -> str:
+        """Retire a model with decisions on record (the audit log's word or the registry's count); delete one
+        without. Returns "retired" or "deleted"."""
         versions = self.versions(name)
-        if any(v.decisions for v in versions):
+        if decisions_on_record or any(v.decisions for v in versions):
             for v in versions:
                 self._update(name, v.version, lambda e: e.update(retired=True))
             return "retired"
