@@ -309,3 +309,29 @@ def test_plots_are_written_for_each_decision_and_for_the_model(app, tmp_path: Pa
     ]
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_a_workbook_trains_like_a_csv_and_a_corrupt_one_is_named(app, tmp_path: Path) -> None:
+    import openpyxl
+
+    from appliance.tabular.table import TableError, read_table
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["income", "region", "outcome"])
+    for i in range(300):
+        sheet.append([1000 + 37 * i, ["north", "south", "east"][i % 3], "yes" if (i * 7) % 10 > 3 else "no"])
+    book = tmp_path / "applicants.xlsx"
+    workbook.save(book)
+    read = read_table(book, 1000)
+    assert read.columns == ["income", "region", "outcome"] and len(read.rows) == 300
+    csv_twin = write_csv(tmp_path / "applicants.csv", read.columns, read.rows)
+    registry = ModelRegistry(app.settings.tabular_dir)
+    from_book = train(app, tree_learner(app.settings), registry, TrainRequest(book, "book", "outcome"), ANALYST)
+    from_csv = train(app, tree_learner(app.settings), registry, TrainRequest(csv_twin, "csv", "outcome"), ANALYST)
+    assert from_book.parsed_schema.features == from_csv.parsed_schema.features
+    assert from_book.metrics["roc_auc"] == from_csv.metrics["roc_auc"]
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"PK\x03\x04 not really a workbook")
+    with pytest.raises(TableError, match=r"broken\.xlsx"):
+        read_table(broken, 1000)

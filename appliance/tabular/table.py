@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,12 +27,14 @@ class Table:
 
 
 def read_table(path: Path, max_rows: int, *, head: int | None = None) -> Table:
-    """The CSV at `path` (UTF-8, a BOM allowed, the delimiter sniffed among , ; and tab); with `head`,
-    only its first rows."""
+    """The CSV at `path` (UTF-8, a BOM allowed, the delimiter sniffed among , ; and tab) or the first sheet
+    of an XLSX workbook; with `head`, only its first rows."""
     if not path.is_file():
         raise TableError(f"{path}: no such file")
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return _from_rows(path, _workbook_rows(path, max_rows), max_rows, head)
     if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
-        raise TableError(f"{path}: not a CSV file (expected .csv or .tsv)")
+        raise TableError(f"{path}: not a CSV or XLSX file (expected .csv, .tsv or .xlsx)")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as problem:
@@ -43,17 +46,21 @@ def read_table(path: Path, max_rows: int, *, head: int | None = None) -> Table:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    columns = [name.strip() for name in next(reader)]
-    if len(set(columns)) != len(columns) or not all(columns):
+    return _from_rows(path, csv.reader(io.StringIO(text), dialect), max_rows, head)
+
+
+def _from_rows(path: Path, reader: Iterable[list[str]], max_rows: int, head: int | None) -> Table:
+    """The header and the non-empty rows, each as long as the header."""
+    rows_in = iter(reader)
+    columns = [name.strip() for name in next(rows_in, [])]
+    if not columns or len(set(columns)) != len(columns) or not all(columns):
         raise TableError(f"{path}: the header has empty or repeated column names")
     rows = []
-    for row in reader:
-        number = reader.line_num
+    for number, row in enumerate(rows_in, start=2):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(columns):
-            raise TableError(f"{path}: line {number} has {len(row)} cells, the header {len(columns)}")
+            raise TableError(f"{path}: row {number} has {len(row)} cells, the header {len(columns)}")
         rows.append([cell.strip() for cell in row])
         if head is not None and len(rows) >= head:
             break
@@ -62,3 +69,19 @@ def read_table(path: Path, max_rows: int, *, head: int | None = None) -> Table:
     if not rows:
         raise TableError(f"{path}: a header but no rows")
     return Table(str(path), columns, rows)
+
+
+def _workbook_rows(path: Path, max_rows: int) -> list[list[str]]:
+    """The first sheet, read by the ingestion loader that guards against zip bombs and corrupt files."""
+    from ingestion.loaders.base import LoadError, LoadLimits
+    from ingestion.loaders.tabular import first_sheet_rows
+
+    try:
+        rows = first_sheet_rows(path, LoadLimits(max_rows=max_rows))
+    except LoadError as problem:
+        raise TableError(f"{path}: {problem}") from None
+    header = rows[0] if rows else []
+    width = len(header)
+    while width and not header[width - 1].strip():  # trailing empty cells of a sheet are not columns
+        width -= 1
+    return [r[:width] + [""] * (width - len(r[:width])) for r in rows]

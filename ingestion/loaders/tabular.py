@@ -205,6 +205,28 @@ class XlsxLoader:
             workbook.close()
 
 
+def first_sheet_rows(path: Path, limits: LoadLimits) -> list[list[str]]:
+    """The first sheet of a workbook as rows of display strings (header first), for a tabular model;
+    the same archive guard and corruption handling as ingestion."""
+    check_archive(path, limits, "XLSX")
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise LoadError(f"corrupt XLSX: {_reason(exc)}") from exc
+    try:
+        sheet = workbook.worksheets[0]
+        if hasattr(sheet, "reset_dimensions"):
+            sheet.reset_dimensions()
+        rows = []
+        for row in _sheet_rows(sheet.iter_rows(values_only=True)):
+            rows.append(row)
+            if len(rows) > limits.max_rows + 1:
+                raise LoadError(f"more than {limits.max_rows} rows")
+        return rows
+    finally:
+        workbook.close()
+
+
 def _sheet_rows(rows: Iterator[tuple[object, ...]]) -> Iterator[list[str]]:
     """A sheet's rows as display strings; XML or parse failures become LoadError."""
     try:
