@@ -124,6 +124,9 @@ def test_rows_that_do_not_fit_the_schema_fail_alone(app, tmp_path: Path) -> None
     missing = write_csv(tmp_path / "missing.csv", ["income"], [[2000]])
     result = predict(app, tree_learner(app.settings), registry, "m", missing, ANALYST)
     assert result["predictions"] == [] and "no column 'region'" in result["failed"][0]["error"]
+    extra = write_csv(tmp_path / "extra.csv", [*columns, "nickname"], [[2000, "north", "", "Bob"]])
+    result = predict(app, tree_learner(app.settings), registry, "m", extra, ANALYST)
+    assert result["predictions"] == [] and "not trained with: 'nickname'" in result["failed"][0]["error"]
 
 
 SEEDED = {

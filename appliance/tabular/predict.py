@@ -1,6 +1,7 @@
 """`appliance tabular predict`: each row validated, predicted, explained exactly, and recorded.
 
-A row that does not fit the model's schema (a missing column, a value that is not a number, a
+A row that does not fit the model's schema (a missing column, a column the training table did not
+have, a value that is not a number, a
 category the model never saw, a number outside the training range) gets its own error and the
 batch goes on. Every decision is one audit event: the model's identity, the row key as a keyed
 pseudonym (never the key itself), the feature values used (never identifiers), the prediction,
@@ -36,12 +37,18 @@ def predict(
     schema = version.parsed_schema
     table = read_table(path, app.settings.tabular.max_rows)
     missing = [f.name for f in schema.features if f.name not in table.columns]
+    known = {schema.target, schema.key, *(f.name for f in schema.features), *(e.name for e in schema.excluded)}
+    unknown = [c for c in table.columns if c not in known]
     encoded: list[tuple[int, list[float]]] = []
     failed: list[dict[str, Any]] = []
     for index, row in enumerate(table.rows):
         try:
             if missing:
                 raise ValueError(f"the input has no column {', '.join(map(repr, missing))}")
+            if unknown:
+                raise ValueError(
+                    f"the input has columns the model was not trained with: {', '.join(map(repr, unknown))}"
+                )
             encoded.append((index, [_checked(f, row[table.columns.index(f.name)]) for f in schema.features]))
         except ValueError as problem:
             failed.append({"row": index, "error": str(problem)})
