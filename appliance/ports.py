@@ -7,7 +7,7 @@ without torch, spaCy or Chroma.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 MetadataValue = str | int | float | bool
@@ -150,6 +150,9 @@ class TreeExplanation:
     raw: list[float]
     contributions: list[list[float]]
     base_values: list[float]
+    # A multi-class model: every class's raw output per row; the fields above are then those of each
+    # row's predicted (highest) class.
+    class_raw: list[list[float]] = field(default_factory=list)
 
 
 class TreeLearner(Protocol):

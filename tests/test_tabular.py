@@ -338,3 +338,31 @@ def test_a_workbook_trains_like_a_csv_and_a_corrupt_one_is_named(app, tmp_path: 
     broken.write_bytes(b"PK\x03\x04 not really a workbook")
     with pytest.raises(TableError, match=r"broken\.xlsx"):
         read_table(broken, 1000)
+
+
+def test_a_multiclass_model_explains_its_predicted_class_exactly(app, tmp_path: Path) -> None:
+    import sklearn.datasets
+
+    wine = sklearn.datasets.load_wine()
+    columns = [*wine.feature_names, "cultivar"]
+    rows = [[*map(float, x), f"cultivar_{'abc'[y]}"] for x, y in zip(wine.data, wine.target, strict=True)]
+    table = write_csv(tmp_path / "wine.csv", columns, rows)
+    registry = ModelRegistry(app.settings.tabular_dir)
+    app.settings.tabular.min_rows_per_leaf = 5  # 178 wines
+    version = train(app, tree_learner(app.settings), registry, TrainRequest(table, "wine", "cultivar"), ANALYST)
+    assert version.parsed_schema.task == "multiclass" and version.parsed_schema.classes == [
+        "cultivar_a",
+        "cultivar_b",
+        "cultivar_c",
+    ]
+    assert version.metrics["accuracy"] > 0.85 and version.metrics["additivity_max_error"] <= 1e-6
+    result = predict(app, tree_learner(app.settings), registry, "wine", table, ANALYST)
+    correct = 0
+    for p, row in zip(result["predictions"], rows, strict=True):
+        assert abs(p["base_value"] + math.fsum(p["shap"].values()) - p["raw_output"]) <= 1e-6
+        assert 1 / 3 < p["probability"] <= 1 and p["counterfactual"] is None
+        correct += p["prediction"] == row[-1]
+    assert correct / len(rows) > 0.9
+    from appliance.tabular.review import recompute
+
+    assert recompute(app.audit, tree_learner(app.settings), registry, result["predictions"][0]["audit_seq"])["matches"]

@@ -61,6 +61,17 @@ class LightGBMLearner:
         matrix = np.asarray(features, dtype=np.float64)
         raw = booster.predict(matrix, raw_score=True, num_threads=self._threads)
         contributions = booster.predict(matrix, pred_contrib=True, num_threads=self._threads)
+        classes = booster.num_model_per_iteration()
+        if classes > 1:  # one block of (features + 1) contributions per class
+            chosen = np.argmax(raw, axis=1)
+            blocks = np.asarray(contributions).reshape(len(matrix), classes, -1)
+            picked = blocks[np.arange(len(matrix)), chosen]
+            return TreeExplanation(
+                raw=[float(r[c]) for r, c in zip(raw, chosen, strict=True)],
+                contributions=[[float(v) for v in row[:-1]] for row in picked],
+                base_values=[float(row[-1]) for row in picked],
+                class_raw=[[float(v) for v in r] for r in raw],
+            )
         return TreeExplanation(
             raw=[float(v) for v in raw],
             contributions=[[float(v) for v in row[:-1]] for row in contributions],
@@ -69,7 +80,8 @@ class LightGBMLearner:
 
     def raw_outputs(self, model_text: str, features: Sequence[Sequence[float]]) -> list[float]:
         matrix = np.asarray(features, dtype=np.float64)
-        return [float(v) for v in self._booster(model_text).predict(matrix, raw_score=True, num_threads=self._threads)]
+        raw = self._booster(model_text).predict(matrix, raw_score=True, num_threads=self._threads)
+        return [float(v) for v in (raw.max(axis=1) if raw.ndim > 1 else raw)]
 
     def _booster(self, model_text: str) -> Any:
         key = hash(model_text)

@@ -41,6 +41,12 @@ def reasons(schema: Schema, inputs: Sequence[float], contributions: Sequence[flo
             f"{feature.name} = {feature.decode(value)} lowered the log-odds of {schema.classes[1]!r} by {-shap:.3f}"
             for feature, value, shap in chosen
         ]
+    if schema.task == "multiclass":
+        chosen = sorted((p for p in pairs if p[2] > 0), key=lambda p: -p[2])[:count]
+        return [
+            f"{feature.name} = {feature.decode(value)} raised the log-odds of the predicted class by {shap:.3f}"
+            for feature, value, shap in chosen
+        ]
     chosen = sorted(pairs, key=lambda p: -abs(p[2]))[:count]
     return [
         f"{feature.name} = {feature.decode(value)} {'raised' if shap > 0 else 'lowered'} the prediction by {abs(shap):.3f}"

@@ -52,3 +52,29 @@ def regression_metrics(truth: Sequence[float], predicted: Sequence[float]) -> di
         "mae": round(sum(abs(e) for e in errors) / len(errors), 4),
         "r2": round(1 - squared / total, 4) if total else math.nan,
     }
+
+
+def multiclass_metrics(truth: Sequence[int], class_raw: Sequence[Sequence[float]]) -> dict[str, float]:
+    """Accuracy, macro-averaged F1 and the mean log loss, from each class's raw output (softmax)."""
+    probabilities = [softmax(row) for row in class_raw]
+    predicted = [max(range(len(p)), key=p.__getitem__) for p in probabilities]
+    classes = range(len(class_raw[0]))
+    f1s = []
+    for k in classes:
+        hits = sum(1 for t, p in zip(truth, predicted, strict=True) if t == p == k)
+        precision, recall = hits / max(1, predicted.count(k)), hits / max(1, list(truth).count(k))
+        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    return {
+        "accuracy": round(sum(1 for t, p in zip(truth, predicted, strict=True) if t == p) / len(truth), 4),
+        "f1_macro": round(sum(f1s) / len(f1s), 4),
+        "log_loss": round(
+            -sum(math.log(max(p[t], 1e-15)) for t, p in zip(truth, probabilities, strict=True)) / len(truth), 4
+        ),
+    }
+
+
+def softmax(raw: Sequence[float]) -> list[float]:
+    top = max(raw)
+    exps = [math.exp(r - top) for r in raw]
+    total = sum(exps)
+    return [e / total for e in exps]

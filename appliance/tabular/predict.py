@@ -21,6 +21,7 @@ from appliance.audit import events as audit_events
 from appliance.ports import TreeLearner
 from appliance.tabular.counterfactual import counterfactual
 from appliance.tabular.explain import check_additivity, reasons, sigmoid
+from appliance.tabular.metrics import softmax
 from appliance.tabular.registry import ModelRegistry, ModelVersion
 from appliance.tabular.schema import Feature, Schema
 from appliance.tabular.table import Table, read_table
@@ -66,6 +67,7 @@ def predict(
                     explanation.base_values[position],
                     explanation.contributions[position],
                     app.settings.tabular.reasons,
+                    explanation.class_raw[position] if explanation.class_raw else None,
                 )
             )
             unfavourable = schema.task == "binary" and predictions[-1]["prediction"] == schema.classes[0]
@@ -84,7 +86,9 @@ def predict(
         "model": version.name,
         "version": version.version,
         "sha256": version.sha256,
-        "raw_output_space": "log-odds" if schema.task == "binary" else "target units",
+        "raw_output_space": {"binary": "log-odds", "multiclass": "log-odds of the predicted class (softmax)"}.get(
+            schema.task, "target units"
+        ),
         "favourable": version.favourable,
         "predictions": predictions,
         "failed": failed,
@@ -102,11 +106,24 @@ def _checked(feature: Feature, cell: str) -> float:
 
 
 def _decision(
-    schema: Schema, row: int, inputs: list[float], raw: float, base: float, shap: list[float], count: int
+    schema: Schema,
+    row: int,
+    inputs: list[float],
+    raw: float,
+    base: float,
+    shap: list[float],
+    count: int,
+    class_raw: list[float] | None,
 ) -> dict[str, Any]:
-    if schema.task == "binary":
+    prediction: Any
+    probability: float | None
+    if class_raw is not None:  # multi-class: the predicted class's raw output, its softmax probability
+        chances = softmax(class_raw)
+        best = max(range(len(chances)), key=chances.__getitem__)
+        probability, prediction = chances[best], schema.classes[best]
+    elif schema.task == "binary":
         probability = sigmoid(raw)
-        prediction: Any = schema.classes[1] if probability >= 0.5 else schema.classes[0]
+        prediction = schema.classes[1] if probability >= 0.5 else schema.classes[0]
     else:
         probability, prediction = None, raw
     return {

@@ -38,14 +38,17 @@ def recompute(audit: AuditLog, learner: TreeLearner, registry: ModelRegistry, se
     inputs = [feature.encode(details["inputs"][feature.name]) for feature in schema.features]
     explanation = learner.explain(registry.load(version), [inputs])
     raw, base, shap = explanation.raw[0], explanation.base_values[0], explanation.contributions[0]
-    if schema.task == "binary":
-        prediction: Any = schema.classes[1] if sigmoid(raw) >= 0.5 else schema.classes[0]
+    if explanation.class_raw:
+        scores = explanation.class_raw[0]
+        prediction: Any = schema.classes[max(range(len(scores)), key=scores.__getitem__)]
+    elif schema.task == "binary":
+        prediction = schema.classes[1] if sigmoid(raw) >= 0.5 else schema.classes[0]
     else:
         prediction = raw
     recorded_shap = {name: float(value) for name, value in details["shap"].items()}
     differences = [abs(float(details["raw_output"]) - raw), abs(float(details["base_value"]) - base)]
     differences += [abs(recorded_shap[f.name] - value) for f, value in zip(schema.features, shap, strict=True)]
-    same_prediction = str(details["prediction"]) == str(prediction if schema.task == "binary" else repr(raw))
+    same_prediction = str(details["prediction"]) == str(prediction if schema.task != "regression" else repr(raw))
     return {
         "seq": seq,
         "model": version.name,

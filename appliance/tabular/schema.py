@@ -22,6 +22,7 @@ SAMPLE = 50  # values per column the redactor reads
 IDENTIFIER_SHARE = 0.3  # of sampled values found to be personal data, for the column to be an identifier
 FREE_TEXT_CHARS = 40  # mean length above which a mostly distinct text column is free text
 MAX_CATEGORIES = 200
+MAX_CLASSES = 20
 
 # Finds the personal data in each text (the redactor's detector): (type, covered share of the text) per text.
 Detect = Callable[[Sequence[str]], list[list[tuple[str, float]]]]
@@ -74,7 +75,7 @@ class Schema:
     """The model's view of a table: the target, the features in order, what was left out."""
 
     target: str
-    task: str  # "binary" | "regression"
+    task: str  # "binary" | "multiclass" | "regression"
     classes: list[str]
     features: list[Feature]
     excluded: list[Excluded]
@@ -119,7 +120,8 @@ def infer_schema(
     allow_protected: Sequence[str] = (),
     actionable: Sequence[str] = (),
 ) -> Schema:
-    """Decide each column's part; the target decides the task (two classes: binary, numbers: regression)."""
+    """Decide each column's part; the target decides the task (two classes: binary, numbers: regression,
+    a few text classes: multiclass)."""
     for name in (target, key, *allow_protected):
         if name is not None and name not in table.columns:
             raise SchemaError(f"{table.source}: no column {name!r} (columns: {', '.join(table.columns)})")
@@ -174,9 +176,11 @@ def _task(table: Table, target: str, favourable: str | None) -> tuple[str, list[
         return "binary", [unfavourable, favourable or distinct[1]]  # class 1 is the favourable outcome
     if all(_is_number(v) for v in values):
         return "regression", []
-    raise SchemaError(
-        f"{table.source}: the target {target!r} has {len(distinct)} classes; two-class and numeric targets are supported"
-    )
+    if favourable is not None:
+        raise SchemaError(f"{table.source}: --favourable needs a two-class target; {target!r} has {len(distinct)}")
+    if len(distinct) > MAX_CLASSES:
+        raise SchemaError(f"{table.source}: the target {target!r} has {len(distinct)} classes (at most {MAX_CLASSES})")
+    return "multiclass", distinct
 
 
 def _identifier(name: str, values: list[str], fields: FieldClassifier, detect: Detect) -> str:

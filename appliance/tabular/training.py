@@ -22,7 +22,7 @@ from appliance.file_digest import file_sha256
 from appliance.ports import TreeLearner
 from appliance.redaction.structured_fields import FieldClassifier
 from appliance.tabular.explain import check_additivity, disparity, global_importance, sigmoid
-from appliance.tabular.metrics import classification_metrics, regression_metrics
+from appliance.tabular.metrics import classification_metrics, multiclass_metrics, regression_metrics
 from appliance.tabular.registry import ModelRegistry, ModelVersion, check_name
 from appliance.tabular.schema import Detect, Schema, infer_schema, protected_attribute
 from appliance.tabular.table import Table, read_table
@@ -67,7 +67,9 @@ def train(
         "min_data_in_leaf": settings.min_rows_per_leaf,
         "seed": settings.seed,
     }
-    objective = "binary" if schema.task == "binary" else "regression"
+    objective = schema.task
+    if schema.task == "multiclass":
+        params["num_class"] = len(schema.classes)
     started = time.perf_counter()
     model_text = learner.train(
         [inputs[i] for i in train_rows],
@@ -84,6 +86,9 @@ def train(
         probability = [sigmoid(r) for r in explanation.raw]
         metrics: dict[str, Any] = classification_metrics([int(t) for t in truth], probability)
         report = _disparity(table, schema, held_out, [p >= 0.5 for p in probability], settings.protected_attributes)
+    elif schema.task == "multiclass":
+        metrics = multiclass_metrics([int(t) for t in truth], explanation.class_raw)
+        report = []
     else:
         metrics = regression_metrics(truth, explanation.raw)
         report = []
@@ -135,7 +140,7 @@ def split(target: Sequence[float], task: str, fraction: float, seed: int) -> tup
     rng = random.Random(seed)
     strata: dict[float, list[int]] = {}
     for index, value in enumerate(target):
-        strata.setdefault(value if task == "binary" else 0.0, []).append(index)
+        strata.setdefault(value if task != "regression" else 0.0, []).append(index)
     train_rows: list[int] = []
     held_out: list[int] = []
     for _, rows in sorted(strata.items()):
@@ -169,6 +174,8 @@ def _target(table: Table, schema: Schema) -> list[float]:
     values = table.column(schema.target)
     if schema.task == "binary":
         return [1.0 if v == schema.classes[1] else 0.0 for v in values]
+    if schema.task == "multiclass":
+        return [float(schema.classes.index(v)) for v in values]
     return [float(v) for v in values]
 
 
