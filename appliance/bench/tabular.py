@@ -77,7 +77,7 @@ def run_tabular_bench(
             decision = _decisions(app, learner, registry, schema, model_text, table, inputs, decisions)
     return {
         "german_credit": german,
-        "synthetic": {"rows": synthetic_rows, "training_seconds": round(training_seconds, 2), **version.metrics},
+        "synthetic": {**version.metrics, "rows": synthetic_rows, "train_command_seconds": round(training_seconds, 2)},
         "explain": explain,
         "decision": decision,
         "trees": settings.tabular.trees,
@@ -250,8 +250,9 @@ def format_report(result: dict[str, Any]) -> str:
         f"  protected attributes excluded ({excluded['features']} features): {excluded['roc_auc_mean']:.4f}"
         f"  (target >= 0.77; folds {excluded['roc_auc_folds']})",
         f"  protected attributes included ({included['features']} features): {included['roc_auc_mean']:.4f}",
-        f"synthetic table: {synthetic['rows']:,} rows, trained in {synthetic['training_seconds']:.2f} s, "
-        f"held-out ROC AUC {synthetic['roc_auc']:.4f}",
+        f"synthetic table: {synthetic['rows']:,} rows; the trees fit in {synthetic['training_seconds']:.2f} s on "
+        f"{synthetic['training_rows']:,} rows, the whole train (read, schema, split, fit, explain, register, audit) "
+        f"{synthetic['train_command_seconds']:.2f} s; held-out ROC AUC {synthetic['roc_auc']:.4f}",
         f"explanations, {explain['rows']} rows x {result['trees']} trees:",
         f"  {'exact tree path (batched)':<34}{explain['exact_rows_per_second']:>12,} rows/s  ({explain['exact_seconds']:.3f} s; target under 1 s)",
         f"  {'naive loop (one call per row)':<34}{explain['naive_rows_per_second']:>12,} rows/s  ({explain['speedup_vs_naive']}x slower)",
