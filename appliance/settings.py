@@ -450,7 +450,12 @@ class TabularSettings(BaseModel):
     )
     trees: int = Field(200, ge=1, le=5000, description="Boosting rounds (trees) of a tabular model.")
     learning_rate: float = Field(0.05, gt=0, le=1, description="Shrinkage of each tree's contribution.")
-    leaves: int = Field(7, ge=2, le=1024, description="Largest number of leaves per tree (small trees generalise better on tables of a few thousand rows).")
+    leaves: int = Field(
+        7,
+        ge=2,
+        le=1024,
+        description="Largest number of leaves per tree (small trees generalise better on tables of a few thousand rows).",
+    )
     min_rows_per_leaf: int = Field(20, ge=1, description="Fewest training rows a leaf may hold.")
     held_out_fraction: float = Field(0.3, gt=0, lt=1, description="Share of rows kept out of training for the metrics.")
     seed: int = Field(7, description="Seed of the split and the trees: the same table gives the same model bytes.")
