@@ -366,3 +366,44 @@ def test_a_multiclass_model_explains_its_predicted_class_exactly(app, tmp_path: 
     from appliance.tabular.review import recompute
 
     assert recompute(app.audit, tree_learner(app.settings), registry, result["predictions"][0]["audit_seq"])["matches"]
+
+
+def test_while_the_service_owns_the_store_the_tabular_commands_go_through_its_socket(app, home: Path, tmp_path) -> None:
+    from appliance.audit import events as audit_events
+    from appliance.cli.control import start_control_server
+
+    columns = ["income", "region", "outcome"]
+    rows = [[1000 + 37 * i, ["north", "south", "east"][i % 3], "yes" if (i * 7) % 10 > 3 else "no"] for i in range(300)]
+    table = write_csv(tmp_path / "train.csv", columns, rows)
+    env = cli_env(home)
+    server = start_control_server(app, app.settings)  # the test's app holds the store lock, as `serve` would
+    try:
+        trained = subprocess.run(
+            [APPLIANCE_BIN, "tabular", "train", str(table), "--target", "outcome", "--name", "m", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert trained.returncode == 0, trained.stderr
+        predicted = subprocess.run(
+            [APPLIANCE_BIN, "tabular", "predict", "m", "--input", str(table), "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert predicted.returncode == 0, predicted.stderr
+        assert len(json.loads(predicted.stdout)["predictions"]) == 300
+        missing = subprocess.run(
+            [APPLIANCE_BIN, "tabular", "predict", "nothing", "--input", str(table)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert missing.returncode != 0 and "no tabular model 'nothing'" in missing.stderr
+        retired = subprocess.run([APPLIANCE_BIN, "tabular", "delete", "m"], env=env, capture_output=True, text=True)
+        assert retired.returncode == 0 and "m: retired" in retired.stdout, retired.stderr
+    finally:
+        server.close()
+    actions = [e["action"] for e in app.audit.events("action LIKE 'tabular.%'")]
+    assert actions.count(audit_events.TABULAR_PREDICT) == 300
+    assert actions[0] == audit_events.TABULAR_TRAIN and actions[-1] == audit_events.TABULAR_RETIRE

@@ -287,7 +287,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "restore": lambda args, settings: cmd_restore(args, settings, CommandError),
     "serve": lambda args, settings: cmd_serve(args, settings, CommandError),
     "selftest": cmd_selftest,
-    "tabular": lambda args, settings: cmd_tabular(args, settings, CommandError),
+    "tabular": lambda args, settings: cmd_tabular(args, settings, _run, CommandError),
 }
 
 

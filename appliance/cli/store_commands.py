@@ -29,6 +29,10 @@ COMMANDS = (
     "redact.add",
     "redact.import",
     "redact.remove",
+    "tabular.train",
+    "tabular.predict",
+    "tabular.delete",
+    "tabular.review",
 )
 
 
@@ -52,6 +56,8 @@ def run_store_command(app: Appliance, actor: Actor, name: str, args: Mapping[str
                 return _backup(app, actor, args)
             case "redact.add" | "redact.import" | "redact.remove":
                 return _redact(app, actor, name, args)
+            case "tabular.train" | "tabular.predict" | "tabular.delete" | "tabular.review":
+                return _tabular(app, actor, name, args)
     except InvalidCollectionName as error:
         raise UsageError(str(error)) from None
     raise UsageError(f"unknown command {name!r}")
@@ -186,3 +192,46 @@ def _backup(app: Appliance, actor: Actor, args: Mapping[str, Any]) -> Any:
         "seconds": round(summary.seconds, 2),
         "notes": list(summary.notes),
     }
+
+
+def _tabular(app: Appliance, actor: Actor, name: str, args: Mapping[str, Any]) -> Any:
+    """Tabular models: train, predict, delete (or retire), review; the registry lives under APPLIANCE_HOME."""
+    from appliance.build import tree_learner
+    from appliance.tabular.predict import predict
+    from appliance.tabular.registry import ModelRegistry, RegistryError
+    from appliance.tabular.review import ReviewError, review
+    from appliance.tabular.schema import SchemaError
+    from appliance.tabular.table import TableError
+    from appliance.tabular.training import TrainRequest, train
+
+    registry = ModelRegistry(app.settings.tabular_dir)
+    try:
+        if name == "tabular.train":
+            request = TrainRequest(
+                Path(args["path"]),
+                str(args["name"]),
+                str(args["target"]),
+                args.get("key"),
+                args.get("favourable"),
+                tuple(args.get("allow_protected") or ()),
+                None if args.get("actionable") is None else tuple(args["actionable"]),
+            )
+            return vars(train(app, tree_learner(app.settings), registry, request, actor))
+        if name == "tabular.predict":
+            return predict(app, tree_learner(app.settings), registry, str(args["name"]), Path(args["path"]), actor)
+        if name == "tabular.review":
+            return review(app, int(args["seq"]), override=args.get("override"), reason=str(args["reason"]), actor=actor)
+        model = str(args["name"])
+        recorded = app.audit.events(
+            "action = :action AND subject = :name", {"action": audit_events.TABULAR_PREDICT, "name": model}
+        )
+        try:
+            on_record = next(recorded, None) is not None
+        finally:
+            recorded.close()
+        outcome = registry.delete(model, decisions_on_record=on_record)
+        action = audit_events.TABULAR_RETIRE if outcome == "retired" else audit_events.TABULAR_DELETE
+        app.audit.record(actor, action, subject=model)
+        return {"model": model, "result": outcome}
+    except (RegistryError, SchemaError, TableError, ReviewError) as problem:
+        raise UsageError(str(problem)) from None

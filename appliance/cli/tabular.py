@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from appliance.actors import os_operator
 from appliance.settings import Settings
 
 
@@ -54,77 +53,55 @@ def add_tabular_commands(commands: Any) -> None:
     predict.add_argument("--json", action="store_true")
 
 
-def cmd_tabular(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
-    """Run one tabular subcommand; `error` is the CLI's one-line error type."""
-    from appliance.tabular.registry import ModelRegistry, RegistryError
-    from appliance.tabular.review import ReviewError
-    from appliance.tabular.schema import SchemaError
-    from appliance.tabular.table import TableError
+def cmd_tabular(args: argparse.Namespace, settings: Settings, run: Any, error: type[Exception]) -> int:
+    """Run one tabular subcommand; those that need the store go through `run` (the control socket while
+    `appliance serve` runs, else this process); `error` is the CLI's one-line error type."""
+    from appliance.tabular.registry import ModelRegistry, ModelVersion, RegistryError
 
     registry = ModelRegistry(settings.tabular_dir)
+    command = args.tabular_command
     try:
-        if args.tabular_command == "list":
+        if command == "list":
             return _list(registry, args.json)
-        if args.tabular_command in ("show", "explain"):
-            code = _show(registry, args.name, args.json, importance_only=args.tabular_command == "explain")
+        if command in ("show", "explain"):
+            code = _show(registry, args.name, args.json, importance_only=command == "explain")
             if getattr(args, "plots", None):
                 from appliance.tabular.plots import importance_plot
 
                 print(f"wrote {importance_plot(registry.versions(args.name)[-1], args.plots)}", file=sys.stderr)
             return code
-        return _with_app(args, settings, registry)
-    except (RegistryError, SchemaError, TableError, ReviewError) as problem:
+    except RegistryError as problem:
         raise error(str(problem)) from None
+    if command == "train":
+        request = {
+            "path": str(args.table.absolute()),
+            "name": args.name,
+            "target": args.target,
+            "key": args.key,
+            "favourable": args.favourable,
+            "allow_protected": list(args.allow_protected),
+            "actionable": args.actionable,
+        }
+        version = ModelVersion(**run(settings, "tabular.train", request))
+        print(json.dumps(_version_json(version), indent=2) if args.json else _train_report(version))
+        return 0
+    if command == "review":
+        request = {"seq": args.seq, "override": args.override, "reason": args.reason}
+        done = run(settings, "tabular.review", request)
+        print(json.dumps(done) if args.json else f"decision {args.seq} {done['review']} as {done['outcome']!r}")
+        return 0
+    if command == "delete":
+        outcome = run(settings, "tabular.delete", {"name": args.name})
+        print(json.dumps(outcome) if args.json else f"{args.name}: {outcome['result']}")
+        return 0
+    result = run(settings, "tabular.predict", {"name": args.name, "path": str(args.input.absolute())})
+    if args.plots:
+        from appliance.tabular.plots import decision_plots
 
-
-def _with_app(args: argparse.Namespace, settings: Settings, registry: Any) -> int:
-    from appliance.audit import events as audit_events
-    from appliance.build import build, tree_learner
-    from appliance.tabular.predict import predict
-    from appliance.tabular.training import TrainRequest, train
-
-    with build(settings) as app:
-        if args.tabular_command == "review":
-            from appliance.tabular.review import review
-
-            done = review(app, args.seq, override=args.override, reason=args.reason, actor=os_operator())
-            print(json.dumps(done) if args.json else f"decision {args.seq} {done['review']} as {done['outcome']!r}")
-            return 0
-        if args.tabular_command == "delete":
-            recorded = app.audit.events(
-                "action = :action AND subject = :name", {"action": audit_events.TABULAR_PREDICT, "name": args.name}
-            )
-            try:
-                on_record = next(recorded, None) is not None
-            finally:
-                recorded.close()
-            outcome = registry.delete(args.name, decisions_on_record=on_record)
-            action = audit_events.TABULAR_RETIRE if outcome == "retired" else audit_events.TABULAR_DELETE
-            app.audit.record(os_operator(), action, subject=args.name)
-            print(json.dumps({"model": args.name, "result": outcome}) if args.json else f"{args.name}: {outcome}")
-            return 0
-        learner = tree_learner(settings)
-        if args.tabular_command == "train":
-            request = TrainRequest(
-                args.table,
-                args.name,
-                args.target,
-                args.key,
-                args.favourable,
-                tuple(args.allow_protected),
-                None if args.actionable is None else tuple(args.actionable),
-            )
-            version = train(app, learner, registry, request, os_operator())
-            print(json.dumps(_version_json(version), indent=2) if args.json else _train_report(version))
-            return 0
-        result = predict(app, learner, registry, args.name, args.input, os_operator())
-        if args.plots:
-            from appliance.tabular.plots import decision_plots
-
-            written = decision_plots(result, registry.current(args.name), args.plots)
-            print(f"wrote {len(written)} waterfall plots to {args.plots}", file=sys.stderr)
-        print(json.dumps(result, indent=2) if args.json else _predict_report(result))
-        return 1 if result["failed"] else 0
+        written = decision_plots(result, registry.current(args.name), args.plots)
+        print(f"wrote {len(written)} waterfall plots to {args.plots}", file=sys.stderr)
+    print(json.dumps(result, indent=2) if args.json else _predict_report(result))
+    return 1 if result["failed"] else 0
 
 
 def _list(registry: Any, as_json: bool) -> int:
