@@ -32,6 +32,14 @@ def write_csv(path: Path, columns: list[str], rows: list[list[Any]]) -> Path:
     return path
 
 
+SMALL_COLUMNS = ["income", "region", "outcome"]
+
+
+def small_rows() -> list[list[Any]]:
+    """300 rows of a small two-class table: a number, a category, a yes/no outcome."""
+    return [[1000 + 37 * i, ["north", "south", "east"][i % 3], "yes" if (i * 7) % 10 > 3 else "no"] for i in range(300)]
+
+
 def sklearn_table(tmp_path: Path, loader: str) -> tuple[Path, str]:
     import sklearn.datasets
 
@@ -107,9 +115,8 @@ def test_a_model_file_that_is_not_the_registered_one_is_never_loaded(app, tmp_pa
 
 
 def test_rows_that_do_not_fit_the_schema_fail_alone(app, tmp_path: Path) -> None:
-    columns = ["income", "region", "outcome"]
-    rows = [[1000 + 37 * i, ["north", "south", "east"][i % 3], "yes" if (i * 7) % 10 > 3 else "no"] for i in range(300)]
-    table = write_csv(tmp_path / "train.csv", columns, rows)
+    columns = SMALL_COLUMNS
+    table = write_csv(tmp_path / "train.csv", columns, small_rows())
     registry = ModelRegistry(app.settings.tabular_dir)
     train(app, tree_learner(app.settings), registry, TrainRequest(table, "m", "outcome", favourable="yes"), ANALYST)
     bad = write_csv(
@@ -321,9 +328,8 @@ def test_a_workbook_trains_like_a_csv_and_a_corrupt_one_is_named(app, tmp_path: 
 
     workbook = openpyxl.Workbook()
     sheet = workbook.active
-    sheet.append(["income", "region", "outcome"])
-    for i in range(300):
-        sheet.append([1000 + 37 * i, ["north", "south", "east"][i % 3], "yes" if (i * 7) % 10 > 3 else "no"])
+    for row in [SMALL_COLUMNS, *small_rows()]:
+        sheet.append(row)
     book = tmp_path / "applicants.xlsx"
     workbook.save(book)
     read = read_table(book, 1000)
@@ -372,9 +378,8 @@ def test_while_the_service_owns_the_store_the_tabular_commands_go_through_its_so
     from appliance.audit import events as audit_events
     from appliance.cli.control import start_control_server
 
-    columns = ["income", "region", "outcome"]
-    rows = [[1000 + 37 * i, ["north", "south", "east"][i % 3], "yes" if (i * 7) % 10 > 3 else "no"] for i in range(300)]
-    table = write_csv(tmp_path / "train.csv", columns, rows)
+    columns = SMALL_COLUMNS
+    table = write_csv(tmp_path / "train.csv", columns, small_rows())
     env = cli_env(home)
     server = start_control_server(app, app.settings)  # the test's app holds the store lock, as `serve` would
     try:

@@ -33,7 +33,7 @@ from appliance.tabular.predict import predict
 from appliance.tabular.registry import ModelRegistry
 from appliance.tabular.schema import Schema, infer_schema
 from appliance.tabular.table import read_table
-from appliance.tabular.training import TrainRequest, detector_of, train
+from appliance.tabular.training import TrainRequest, detector_of, train, tree_params
 
 Progress = Callable[[str], None]
 ACTOR = Actor("bench:tabular", "operator")
@@ -101,7 +101,7 @@ def _cross_validate(app: Any, learner: TreeLearner, path: Path, folds: int) -> d
             protected=settings.protected_attributes,
             allow_protected=allowed,
         )
-        inputs = [[f.encode(row[table.columns.index(f.name)]) for f in schema.features] for row in table.rows]
+        inputs = schema.encode_rows(table)
         target = [1.0 if v == "good" else 0.0 for v in table.column("creditability")]
         aucs = []
         for fold in _folds(target, folds, settings.seed):
@@ -111,13 +111,7 @@ def _cross_validate(app: Any, learner: TreeLearner, path: Path, folds: int) -> d
                 [target[i] for i in train_rows],
                 categorical=schema.categorical_indices,
                 objective="binary",
-                params={
-                    "trees": settings.trees,
-                    "learning_rate": settings.learning_rate,
-                    "num_leaves": settings.leaves,
-                    "min_data_in_leaf": settings.min_rows_per_leaf,
-                    "seed": settings.seed,
-                },
+                params=tree_params(settings),
             )
             raw = learner.raw_outputs(model, [inputs[i] for i in sorted(fold)])
             aucs.append(roc_auc([int(target[i]) for i in sorted(fold)], raw))
@@ -165,8 +159,7 @@ def _synthetic(path: Path, rows: int) -> Path:
 
 
 def _encoded(table: Path, schema: Schema, rows: int) -> list[list[float]]:
-    read = read_table(table, rows, head=rows)
-    return [[f.encode(row[read.columns.index(f.name)]) for f in schema.features] for row in read.rows]
+    return schema.encode_rows(read_table(table, rows, head=rows))
 
 
 def _explanations(learner: TreeLearner, model_text: str, inputs: list[list[float]], kernel_rows: int) -> dict[str, Any]:

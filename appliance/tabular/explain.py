@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from appliance.ports import TreeExplanation
+from appliance.tabular.metrics import softmax
 from appliance.tabular.schema import Schema
 
 ADDITIVITY_TOLERANCE = 1e-6
@@ -25,6 +26,19 @@ def check_additivity(explanation: TreeExplanation) -> float:
     if worst > ADDITIVITY_TOLERANCE:
         raise AdditivityError(f"SHAP values miss the model's raw output by {worst:.3g} (tolerance 1e-6)")
     return worst
+
+
+def decide(schema: Schema, raw: float, class_raw: Sequence[float] | None) -> tuple[Any, float | None]:
+    """The decision and its probability from the raw output: the favourable class at log-odds >= 0 (a
+    two-class model), the highest softmax class (multi-class), the raw output itself (a regression)."""
+    if class_raw:
+        chances = softmax(class_raw)
+        best = max(range(len(chances)), key=chances.__getitem__)
+        return schema.classes[best], chances[best]
+    if schema.task == "binary":
+        probability = sigmoid(raw)
+        return (schema.classes[1] if probability >= 0.5 else schema.classes[0]), probability
+    return raw, None
 
 
 def sigmoid(raw: float) -> float:

@@ -20,8 +20,7 @@ from appliance.app import Appliance
 from appliance.audit import events as audit_events
 from appliance.ports import TreeLearner
 from appliance.tabular.counterfactual import counterfactual
-from appliance.tabular.explain import check_additivity, reasons, sigmoid
-from appliance.tabular.metrics import softmax
+from appliance.tabular.explain import check_additivity, decide, reasons
 from appliance.tabular.registry import ModelRegistry, ModelVersion
 from appliance.tabular.schema import Feature, Schema
 from appliance.tabular.table import Table, read_table
@@ -115,17 +114,7 @@ def _decision(
     count: int,
     class_raw: list[float] | None,
 ) -> dict[str, Any]:
-    prediction: Any
-    probability: float | None
-    if class_raw is not None:  # multi-class: the predicted class's raw output, its softmax probability
-        chances = softmax(class_raw)
-        best = max(range(len(chances)), key=chances.__getitem__)
-        probability, prediction = chances[best], schema.classes[best]
-    elif schema.task == "binary":
-        probability = sigmoid(raw)
-        prediction = schema.classes[1] if probability >= 0.5 else schema.classes[0]
-    else:
-        probability, prediction = None, raw
+    prediction, probability = decide(schema, raw, class_raw)
     return {
         "row": row,
         "prediction": prediction,

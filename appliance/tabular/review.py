@@ -10,7 +10,7 @@ from appliance.app import Appliance
 from appliance.audit import events as audit_events
 from appliance.audit.log import AuditLog
 from appliance.ports import TreeLearner
-from appliance.tabular.explain import sigmoid
+from appliance.tabular.explain import decide
 from appliance.tabular.registry import ModelRegistry, ModelVersion, RegistryError
 
 TOLERANCE = 1e-9  # floats are recorded with repr(), so a re-computation matches to the last digit
@@ -38,13 +38,7 @@ def recompute(audit: AuditLog, learner: TreeLearner, registry: ModelRegistry, se
     inputs = [feature.encode(details["inputs"][feature.name]) for feature in schema.features]
     explanation = learner.explain(registry.load(version), [inputs])
     raw, base, shap = explanation.raw[0], explanation.base_values[0], explanation.contributions[0]
-    if explanation.class_raw:
-        scores = explanation.class_raw[0]
-        prediction: Any = schema.classes[max(range(len(scores)), key=scores.__getitem__)]
-    elif schema.task == "binary":
-        prediction = schema.classes[1] if sigmoid(raw) >= 0.5 else schema.classes[0]
-    else:
-        prediction = raw
+    prediction, _ = decide(schema, raw, explanation.class_raw[0] if explanation.class_raw else None)
     recorded_shap = {name: float(value) for name, value in details["shap"].items()}
     differences = [abs(float(details["raw_output"]) - raw), abs(float(details["base_value"]) - base)]
     differences += [abs(recorded_shap[f.name] - value) for f, value in zip(schema.features, shap, strict=True)]

@@ -83,6 +83,11 @@ class Schema:
     protected_opt_in: list[str] = field(default_factory=list)
     actionable: list[str] = field(default_factory=list)
 
+    def encode_rows(self, table: Table) -> list[list[float]]:
+        """Every row's model inputs, in feature order (ValueError for a cell that does not fit)."""
+        positions = [table.columns.index(f.name) for f in self.features]
+        return [[f.encode(row[p]) for f, p in zip(self.features, positions, strict=True)] for row in table.rows]
+
     @property
     def categorical_indices(self) -> list[int]:
         return [i for i, f in enumerate(self.features) if f.kind == "categorical"]

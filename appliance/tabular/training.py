@@ -21,6 +21,7 @@ from appliance.audit import events as audit_events
 from appliance.file_digest import file_sha256
 from appliance.ports import TreeLearner
 from appliance.redaction.structured_fields import FieldClassifier
+from appliance.settings import TabularSettings
 from appliance.tabular.explain import check_additivity, disparity, global_importance, sigmoid
 from appliance.tabular.metrics import classification_metrics, multiclass_metrics, regression_metrics
 from appliance.tabular.registry import ModelRegistry, ModelVersion, check_name
@@ -57,16 +58,10 @@ def train(
         allow_protected=request.allow_protected,
         actionable=settings.actionable if request.actionable is None else request.actionable,
     )
-    inputs = [[f.encode(row[table.columns.index(f.name)]) for f in schema.features] for row in table.rows]
+    inputs = schema.encode_rows(table)
     target = _target(table, schema)
     train_rows, held_out = split(target, schema.task, settings.held_out_fraction, settings.seed)
-    params = {
-        "trees": settings.trees,
-        "learning_rate": settings.learning_rate,
-        "num_leaves": settings.leaves,
-        "min_data_in_leaf": settings.min_rows_per_leaf,
-        "seed": settings.seed,
-    }
+    params = tree_params(settings)
     objective = schema.task
     if schema.task == "multiclass":
         params["num_class"] = len(schema.classes)
@@ -120,6 +115,17 @@ def train(
     )
     app.audit.record(actor, audit_events.TABULAR_TRAIN, subject=version.name, details=train_details(version))
     return version
+
+
+def tree_params(settings: TabularSettings) -> dict[str, Any]:
+    """The trees' parameters from the settings (seeded: the same table gives the same model bytes)."""
+    return {
+        "trees": settings.trees,
+        "learning_rate": settings.learning_rate,
+        "num_leaves": settings.leaves,
+        "min_data_in_leaf": settings.min_rows_per_leaf,
+        "seed": settings.seed,
+    }
 
 
 def detector_of(app: Appliance) -> Detect:
