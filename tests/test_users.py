@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -115,10 +116,16 @@ def test_users_cli(home) -> None:  # type: ignore[no-untyped-def]
     short = run("add", "erin", "--role", "analyst", "--password-stdin", stdin="short")
     assert short.returncode != 0 and "12 characters" in short.stderr and "Traceback" not in short.stderr
     assert run("grant", "dana", "finance").returncode == 0
+    assert run("grant", "dana", "--model", "credit", "--model", "claims").returncode == 0
+    assert run("grant", "dana", "--revoke", "--model", "claims").returncode == 0
+    bad = run("grant", "dana", "--model", "../credit")
+    assert bad.returncode != 0 and "model name" in bad.stderr and "Traceback" not in bad.stderr
+    nothing = run("grant", "dana")
+    assert nothing.returncode != 0 and "at least one collection or --model" in nothing.stderr
     assert run("disable", "dana").returncode == 0
-    listed = run("list", "--json")
-    assert (
-        '"collections": [\n      "finance",\n      "hr"\n    ]' in listed.stdout and '"disabled": true' in listed.stdout
-    )
+    listed = json.loads(run("list", "--json").stdout)
+    assert listed == [
+        {"name": "dana", "role": "analyst", "disabled": True, "collections": ["finance", "hr"], "models": ["credit"]}
+    ]
     missing = run("passwd", "nobody", "--password-stdin", stdin=PASSWORD)
     assert missing.returncode != 0 and "no user 'nobody'" in missing.stderr

@@ -23,6 +23,8 @@ from appliance.audit import events as audit_events
 from appliance.audit.log import AuditLog
 from appliance.db.engine import reading
 from appliance.store.collection_names import check_collection_name
+from appliance.tabular.registry import RegistryError
+from appliance.tabular.registry import check_name as check_model_name
 
 # Wrong passwords (from anywhere) before an account is locked. The web service refuses one
 # client address after 5 failures for one name (appliance/access/login_throttle.py), so locking an
@@ -52,6 +54,7 @@ class UserRecord:
     collections: tuple[str, ...]
     # Moves on with every password change; a web session started at another epoch is over.
     session_epoch: int = 0
+    models: tuple[str, ...] = ()  # tabular models granted (admins use every model)
 
     @property
     def actor(self) -> Actor:
@@ -60,6 +63,10 @@ class UserRecord:
     def may_read(self, collection: str) -> bool:
         """Whether this user may act within `collection`."""
         return self.role in ALL_COLLECTIONS_ROLES or collection in self.collections
+
+    def may_use_model(self, model: str) -> bool:
+        """Whether this user may predict with (and see) the tabular model `model`, role permitting."""
+        return self.role in ALL_COLLECTIONS_ROLES or model in self.models
 
 
 class UserDirectory:
@@ -113,26 +120,39 @@ class UserDirectory:
         action = audit_events.USER_DISABLE if disabled else audit_events.USER_ENABLE
         self._change(name, by, action, {}, "disabled = :d", {"d": int(disabled)})
 
-    def grant(self, name: str, collections: Iterable[str], *, by: Actor, revoke: bool = False) -> UserRecord:
-        """Give (or take away) collections."""
+    def grant(
+        self,
+        name: str,
+        collections: Iterable[str] = (),
+        *,
+        by: Actor,
+        revoke: bool = False,
+        models: Iterable[str] = (),
+    ) -> UserRecord:
+        """Give (or take away) collections and tabular models, in one audited change."""
         names = sorted(set(collections))
+        model_names = sorted(set(models))
         for collection in names:
             check_collection_name(collection)
+        for model in model_names:
+            _check_model_name(model)
+        if not names and not model_names:
+            raise UserError("name at least one collection or --model")
         with self._audit.appending() as writer:
             self._require(writer.conn, name)
-            for collection in names:
-                writer.conn.execute(
-                    text("DELETE FROM user_collections WHERE user_name = :u AND collection = :c"),
-                    {"u": name, "c": collection},
-                )
-                if not revoke:
-                    writer.conn.execute(
-                        text("INSERT INTO user_collections (user_name, collection) VALUES (:u, :c)"),
-                        {"u": name, "c": collection},
-                    )
-            writer.append(
-                by, audit_events.USER_REVOKE if revoke else audit_events.USER_GRANT, name, {"collections": names}
-            )
+            for table, column, values in (
+                ("user_collections", "collection", names),
+                ("user_models", "model", model_names),
+            ):
+                for value in values:
+                    params = {"u": name, "v": value}
+                    writer.conn.execute(text(f"DELETE FROM {table} WHERE user_name = :u AND {column} = :v"), params)
+                    if not revoke:
+                        writer.conn.execute(text(f"INSERT INTO {table} (user_name, {column}) VALUES (:u, :v)"), params)
+            details: dict[str, list[str]] = {"collections": names}
+            if model_names:
+                details["models"] = model_names
+            writer.append(by, audit_events.USER_REVOKE if revoke else audit_events.USER_GRANT, name, details)
         return self.get(name)
 
     def get(self, name: str) -> UserRecord:
@@ -147,11 +167,17 @@ class UserDirectory:
         with reading(self._engine) as conn:
             rows = conn.execute(text("SELECT name, role, disabled, session_epoch FROM users ORDER BY name")).all()
             grants = conn.execute(text("SELECT user_name, collection FROM user_collections ORDER BY collection")).all()
+            model_grants = conn.execute(text("SELECT user_name, model FROM user_models ORDER BY model")).all()
         by_user: dict[str, list[str]] = {}
         for user_name, collection in grants:
             by_user.setdefault(user_name, []).append(collection)
+        models_of: dict[str, list[str]] = {}
+        for user_name, model in model_grants:
+            models_of.setdefault(user_name, []).append(model)
         return [
-            UserRecord(name, role, bool(disabled), tuple(by_user.get(name, ())), int(epoch))
+            UserRecord(
+                name, role, bool(disabled), tuple(by_user.get(name, ())), int(epoch), tuple(models_of.get(name, ()))
+            )
             for name, role, disabled, epoch in rows
             if names is None or name in names
         ]
@@ -232,6 +258,13 @@ class UserDirectory:
 def _check_name(name: str) -> None:
     if not _NAME.match(name):
         raise UserError(f"user name {name!r}: use 1-64 lower-case letters, digits, '.', '_' or '-'")
+
+
+def _check_model_name(model: str) -> None:
+    try:
+        check_model_name(model)
+    except RegistryError as problem:
+        raise UserError(str(problem)) from None
 
 
 def _now_ms() -> int:

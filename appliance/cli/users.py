@@ -1,4 +1,4 @@
-"""`appliance users add|disable|enable|passwd|unlock|grant|list`: accounts for the web UI.
+"""`appliance users add|disable|enable|passwd|unlock|grant|list`: accounts for the web UI and what they may use.
 
 Like the audit commands these work on the appliance database, which several processes may
 write, so they run while the service runs.
@@ -32,9 +32,10 @@ def add_user_commands(commands: Any) -> None:
     passwd.add_argument("name")
     passwd.add_argument("--password-stdin", action="store_true")
     sub.add_parser("unlock", help="lift a lock-out after failed sign-ins now").add_argument("name")
-    grant = sub.add_parser("grant", help="give (or with --revoke take away) collections")
+    grant = sub.add_parser("grant", help="give (or with --revoke take away) collections and tabular models")
     grant.add_argument("name")
-    grant.add_argument("collections", nargs="+", metavar="COLLECTION")
+    grant.add_argument("collections", nargs="*", metavar="COLLECTION")
+    grant.add_argument("--model", action="append", default=[], metavar="MODEL", help="a tabular model (repeatable)")
     grant.add_argument("--revoke", action="store_true")
     listing = sub.add_parser("list", help="accounts, roles and collections")
     listing.add_argument("--json", action="store_true")
@@ -66,8 +67,10 @@ def cmd_users(args: argparse.Namespace, settings: Settings, error: type[Exceptio
             directory.unlock(args.name, by=operator)
             print(f"unlocked {args.name}")
         elif args.users_command == "grant":
-            user = directory.grant(args.name, args.collections, by=operator, revoke=args.revoke)
-            print(f"{user.name}: collections {', '.join(user.collections) or 'none'}")
+            user = directory.grant(args.name, args.collections, by=operator, revoke=args.revoke, models=args.model)
+            print(
+                f"{user.name}: collections {', '.join(user.collections) or 'none'}; models {', '.join(user.models) or 'none'}"
+            )
         else:
             _list(directory.list(), as_json=args.json)
     except (UserError, WeakPassword, InvalidCollectionName) as problem:
@@ -92,11 +95,21 @@ def _password(args: argparse.Namespace, error: type[Exception]) -> str:
 
 
 def _list(users: list[Any], *, as_json: bool) -> None:
-    rows = [{"name": u.name, "role": u.role, "disabled": u.disabled, "collections": list(u.collections)} for u in users]
+    rows = [
+        {
+            "name": u.name,
+            "role": u.role,
+            "disabled": u.disabled,
+            "collections": list(u.collections),
+            "models": list(u.models),
+        }
+        for u in users
+    ]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
     for row in rows:
         state = " (disabled)" if row["disabled"] else ""
-        print(f"{row['name']:<20} {row['role']:<8} {', '.join(row['collections']) or '-'}{state}")
+        models = f"; models {', '.join(row['models'])}" if row["models"] else ""
+        print(f"{row['name']:<20} {row['role']:<8} {', '.join(row['collections']) or '-'}{models}{state}")
     print(f"{len(rows)} users")

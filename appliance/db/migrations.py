@@ -63,6 +63,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE users ADD COLUMN lock_count INTEGER NOT NULL DEFAULT 0",
         ],
     ),
+    (
+        4,
+        "users: tabular models granted per user",
+        [
+            """CREATE TABLE user_models (
+                user_name TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+                model TEXT NOT NULL,
+                PRIMARY KEY (user_name, model)
+            )""",
+        ],
+    ),
 ]
 
 _CREATE_LEDGER = (

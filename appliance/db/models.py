@@ -1,4 +1,4 @@
-"""Tables of the appliance database (audit log, users), declared with sqlmodel.
+"""Tables of the appliance database (audit log, users, their grants), declared with sqlmodel.
 
 The tables are created and changed only by the numbered migrations (migrations.py). These
 classes are the schema written down once, typed, for readers and for tools that query the
@@ -55,6 +55,15 @@ class UserCollection(SQLModel, table=True):
 
     user_name: str = Field(sa_column=Column(Text, ForeignKey("users.name", ondelete="CASCADE"), primary_key=True))
     collection: str = Field(sa_column=Column(Text, primary_key=True))
+
+
+class UserModel(SQLModel, table=True):
+    """A tabular model a user may predict with (migration 4); admins use every model."""
+
+    __tablename__ = "user_models"
+
+    user_name: str = Field(sa_column=Column(Text, ForeignKey("users.name", ondelete="CASCADE"), primary_key=True))
+    model: str = Field(sa_column=Column(Text, primary_key=True))
 
 
 class SchemaMigration(SQLModel, table=True):
