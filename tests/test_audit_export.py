@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -423,3 +424,38 @@ def test_an_event_removed_and_the_manifest_re_signed_by_an_attacker_fails_with_t
     # Against the key inside the bundle it passes: why an examiner must obtain the key separately.
     trusting = verify_bundle(str(forged))
     assert trusting.ok and trusting.key_source == "key inside the bundle (not independent)"
+
+
+# --- export: attachments (a tabular decision's plot rides beside its event) ------------------------
+
+
+def note_for_deletions(event: Any) -> list[tuple[str, bytes]]:
+    return [("note.txt", f"about event {event['seq']}".encode())] if event["action"] == "docs.delete" else []
+
+
+def test_attachments_are_listed_and_hashed_in_the_signed_manifest_and_tampering_with_them_fails(
+    log: AuditLog, key_file: Path, settings: Settings, tmp_path: Path, standalone: Path
+) -> None:
+    out = tmp_path / "attached.zip"
+    summary = export_bundle(log, out, AuditFilter(), TESTER, note_for_deletions)
+    contents = members(out)
+    [deleted] = [e["seq"] for e in log.events("action = 'docs.delete'")]
+    name = f"attachments/{deleted}/note.txt"
+    assert summary.attachments == 1 and contents[name] == f"about event {deleted}".encode()
+    manifest = json.loads(contents["manifest.json"])
+    assert manifest["attachments"] == {name: deleted}
+    assert manifest["files"][name] == hashlib.sha256(contents[name]).hexdigest()
+    report = verify_bundle(str(out), key_file.read_bytes())
+    assert report.ok and report.attachments == 1, report.problem
+    alone = run_standalone(standalone, out, key_file)
+    assert alone.returncode == 0 and "1 attachments hash-checked" in alone.stdout, alone.stdout
+    edited = rezip(out, tmp_path / "edited.zip", {name: b"a different picture"})
+    assert_all_fail(settings.home, standalone, edited, key_file, name, "does not match the sha256")
+    extra = rezip(out, tmp_path / "extra.zip", {"attachments/1/unsigned.png": b"slipped in"})
+    assert_all_fail(settings.home, standalone, extra, key_file, "attachments/1/unsigned.png is not listed")
+    kept = {n: d for n, d in contents.items() if n != name}
+    removed = tmp_path / "removed.zip"
+    with zipfile.ZipFile(removed, "w") as archive:
+        for member_name, data in kept.items():
+            archive.writestr(member_name, data)
+    assert_all_fail(settings.home, standalone, removed, key_file, name, "missing from the bundle")

@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import subprocess
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -158,14 +159,24 @@ def test_seeded_personal_data_reaches_no_file_of_the_model_or_the_audit_log(app,
     excluded = {e.name: e.reason for e in version.parsed_schema.excluded}
     assert {"name", "email", "phone", "ssn"} <= {n for n, r in excluded.items() if r == "identifier"}, excluded
     assert excluded["customer_id"] == "key"
-    result = predict(app, tree_learner(app.settings), registry, "loans", table, ANALYST)
-    assert len(result["predictions"]) == 200
+    applicants = write_csv(tmp_path / "applicants-today.csv", columns, rows[:6])
+    result = predict(app, tree_learner(app.settings), registry, "loans", applicants, ANALYST)
+    assert len(result["predictions"]) == 6
     bundle = tmp_path / "export.zip"
     done = subprocess.run(
         [APPLIANCE_BIN, "audit", "export", "--out", str(bundle)], env=cli_env(home), capture_output=True, text=True
     )
     app.close()
     assert done.returncode == 0, done.stderr
+    assert "6 decision plots" in done.stdout, done.stdout
+    with zipfile.ZipFile(bundle) as archive:
+        plots = {n: archive.read(n) for n in archive.namelist() if n.endswith("/waterfall.png")}
+    assert sorted(plots) == sorted(f"attachments/{p['audit_seq']}/waterfall.png" for p in result["predictions"])
+    assert all(data.startswith(b"\x89PNG") for data in plots.values())
+    checked = subprocess.run(
+        [APPLIANCE_BIN, "audit", "verify-export", str(bundle)], env=cli_env(home), capture_output=True, text=True
+    )
+    assert checked.returncode == 0 and "6 attachments hash-checked" in checked.stdout, checked.stdout
     places = [*app.settings.tabular_dir.rglob("*"), *home.glob("appliance.sqlite3*"), bundle]
     blobs = {str(p): p.read_bytes() for p in places if p.is_file()}
     assert len(blobs) >= 4

@@ -41,6 +41,8 @@ def test_the_role_table() -> None:
     assert allowed("analyst", Permission.FEEDBACK)
     assert not allowed("analyst", Permission.AUDIT_SEARCH) and not allowed("analyst", Permission.MANAGE_USERS)
     assert not allowed("analyst", Permission.DELETE_DOCUMENT)
+    assert allowed("analyst", Permission.USE_MODELS) and not allowed("analyst", Permission.TRAIN_MODELS)
+    assert allowed("admin", Permission.TRAIN_MODELS) and not allowed("auditor", Permission.USE_MODELS)
     assert allowed("auditor", Permission.AUDIT_EXPORT) and allowed("auditor", Permission.AUDIT_VERIFY)
     assert not allowed("auditor", Permission.ASK) and not allowed("auditor", Permission.INGEST)
     assert not allowed("nobody", Permission.ASK)

@@ -15,6 +15,7 @@ from appliance.access.users import UserRecord
 from appliance.audit.export import export_bundle
 from appliance.audit.search import build_filter, iso_time, search
 from appliance.audit.verify import verify_log
+from appliance.tabular.plots import decision_attachments
 from ui.context import WebContext
 from ui.guard import guarded
 from ui.page import Page
@@ -79,7 +80,11 @@ def build(ctx: WebContext) -> Page:
         filename = f"audit-export-{stamp}.zip"
         ctx.exports_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         summary = export_bundle(
-            ctx.app.audit, ctx.exports_dir / f"{secrets.token_hex(8)}-{filename}", selection, user.actor
+            ctx.app.audit,
+            ctx.exports_dir / f"{secrets.token_hex(8)}-{filename}",
+            selection,
+            user.actor,
+            decision_attachments,
         )
         key = ctx.downloads.add(summary.path, user.name, filename)
         # Our own markup around values we made (a number and a hex digest), escaped all the same.

@@ -1,7 +1,7 @@
 """Who may do what: the one role x action table the command line and the web UI both enforce.
 
-Collections are the second half of the rule: an analyst acts only within the collections
-granted to them (see users.py); admins and the OS operator reach every collection.
+Grants are the second half of the rule: an analyst acts only within the collections and with
+the tabular models granted to them (see users.py); admins and the OS operator reach them all.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ class Permission(StrEnum):
     AUDIT_PURGE = "audit.purge"
     MANAGE_USERS = "users.manage"
     VIEW_SETTINGS = "settings.view"
+    USE_MODELS = "models.use"  # predict with, and see, the tabular models granted (users.py)
+    TRAIN_MODELS = "models.train"  # train, retire and delete tabular models
 
 
 _AUDIT_READ = frozenset(
@@ -48,6 +50,7 @@ PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 Permission.INGEST,
                 Permission.LIST_DOCUMENTS,
                 Permission.VIEW_DOCUMENT,
+                Permission.USE_MODELS,
                 Permission.FEEDBACK,
             }
         ),

@@ -30,7 +30,10 @@ A bundle is a zip of events.jsonl, events.csv, chain.jsonl (seq, prev_hash and h
 every event from the first exported one to the chain head, so that filtered-out events
 still show in the chain), public_key.pem and manifest.json (sha256 of each file, the
 event range, the chain head), plus manifest.sig: the Ed25519 signature of the bytes of
-manifest.json, base64.
+manifest.json, base64. Format 2 adds attachments: files carried beside an exported event (a
+tabular decision's waterfall plot) at attachments/SEQ/NAME, each hashed in the manifest's
+"files" and mapped to its event in "attachments". Every member of a bundle must be listed in
+the signed manifest, so nothing unchecked can ride along.
 """
 
 from __future__ import annotations
@@ -53,8 +56,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 GENESIS_HASH = "0" * 64
 HASHED_FIELDS = ("seq", "ts_ms", "actor", "role", "action", "subject", "details", "prev_hash")
 PURGE_ACTION = "audit.purge"
-BUNDLE_FORMAT = "appliance-audit-bundle/1"
+BUNDLE_FORMAT = "appliance-audit-bundle/2"
+READABLE_FORMATS = ("appliance-audit-bundle/1", BUNDLE_FORMAT)  # 2 adds attachments
 BUNDLE_FILES = ("events.jsonl", "events.csv", "chain.jsonl", "public_key.pem")
+SIGNATURE_FILES = ("manifest.json", "manifest.sig")
 MAX_MEMBER_BYTES = 4 << 30  # a bundle is untrusted input: refuse absurd members
 
 
@@ -213,6 +218,7 @@ class BundleReport:
 
     manifest: dict[str, Any] = field(default_factory=dict)
     events: int = 0
+    attachments: int = 0
     key_source: str = ""
     problem: str | None = None
 
@@ -256,12 +262,24 @@ def _verify_open_bundle(bundle: zipfile.ZipFile, public_key_pem: bytes | None, r
         return
     manifest = json.loads(manifest_bytes)
     report.manifest = manifest
-    if manifest.get("format") != BUNDLE_FORMAT:
+    if manifest.get("format") not in READABLE_FORMATS:
         report.problem = f"unknown bundle format {manifest.get('format')!r}"
         return
-    for name in BUNDLE_FILES:
+    files: dict[str, str] = manifest["files"]
+    if len(set(bundle.namelist())) != len(bundle.namelist()):
+        report.problem = "the bundle holds two members with the same name"
+        return
+    members = set(bundle.namelist())
+    unlisted = sorted(members - set(files) - set(SIGNATURE_FILES))
+    if unlisted:
+        report.problem = f"{unlisted[0]} is not listed in the signed manifest"
+        return
+    for name in sorted({*BUNDLE_FILES, *files}):
+        if name not in members:
+            report.problem = f"{name} is listed in the signed manifest but missing from the bundle"
+            return
         actual = hashlib.sha256(bundle.read(name)).hexdigest()
-        if actual != manifest["files"].get(name):
+        if actual != files.get(name):
             report.problem = f"{name} does not match the sha256 in the signed manifest"
             return
     links = [json.loads(line) for line in _lines(bundle, "chain.jsonl")]
@@ -275,6 +293,7 @@ def _verify_open_bundle(bundle: zipfile.ZipFile, public_key_pem: bytes | None, r
         return
     by_seq = {link["seq"]: link for link in links}
     count = 0
+    exported: set[int] = set()
     for line in _lines(bundle, "events.jsonl"):
         event = json.loads(line)
         seq = event["seq"]
@@ -286,10 +305,17 @@ def _verify_open_bundle(bundle: zipfile.ZipFile, public_key_pem: bytes | None, r
             report.problem = f"event {seq} is not part of the bundle's chain"
             return
         count += 1
+        exported.add(seq)
     if count != manifest["events"]["count"]:
         report.problem = f"the manifest announces {manifest['events']['count']} events, the bundle holds {count}"
         return
+    attachments: dict[str, int] = manifest.get("attachments", {})
+    for name, seq in sorted(attachments.items()):
+        if name not in files or seq not in exported:
+            report.problem = f"attachment {name} does not belong to an exported event"
+            return
     report.events = count
+    report.attachments = len(attachments)
 
 
 def _lines(bundle: zipfile.ZipFile, name: str) -> Iterator[str]:
@@ -317,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"OK: {args.bundle}: signature valid ({report.key_source}), file hashes match, "
         f"{report.events} events (seq {events['first_seq']}..{events['last_seq']}) hash-checked, "
+        f"{report.attachments} attachments hash-checked, "
         f"chain linked from seq {chain['first_seq']} to head {chain['head_seq']} {chain['head_hash'][:16]}"
     )
     if pem is None:

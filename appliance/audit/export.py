@@ -16,6 +16,7 @@ import json
 import os
 import time
 import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -33,6 +34,9 @@ CANONICAL_FORM = (
     "(RFC 8785 JCS); event hash = sha256 of the canonical form of "
     "{seq, ts_ms, actor, role, action, subject, details, prev_hash}; genesis prev_hash = 64 zeros"
 )
+ATTACHMENTS_FOLDER = "attachments"
+# Files to carry beside an exported event (a tabular decision's waterfall): (name, bytes) pairs.
+Attachments = Callable[[Mapping[str, Any]], list[tuple[str, bytes]]]
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,17 @@ class ExportSummary:
     last_seq: int | None
     head_seq: int | None
     sha256: str
+    attachments: int = 0
 
 
-def export_bundle(log: AuditLog, out: Path, selection: AuditFilter, actor: Actor) -> ExportSummary:
-    """Write the selected events, the chain up to the head and a signed manifest to `out`."""
+def export_bundle(
+    log: AuditLog, out: Path, selection: AuditFilter, actor: Actor, attachments: Attachments | None = None
+) -> ExportSummary:
+    """Write the selected events, the chain up to the head, any attachments and a signed manifest to `out`.
+
+    `attachments` gives the files to carry beside an event (the caller chooses: the audit log
+    knows no plotting); each lands at attachments/SEQ/NAME, hashed in the signed manifest.
+    """
     head = log.head()
     head_seq = head.seq if head else 0
     where, params = selection.sql()
@@ -57,7 +68,7 @@ def export_bundle(log: AuditLog, out: Path, selection: AuditFilter, actor: Actor
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.{os.getpid()}.partial")
     try:
-        summary = _write_bundle(log, temporary, where, params, head_seq, selection)
+        summary = _write_bundle(log, temporary, where, params, head_seq, selection, attachments)
         os.replace(temporary, out)
     finally:
         temporary.unlink(missing_ok=True)
@@ -68,11 +79,25 @@ def export_bundle(log: AuditLog, out: Path, selection: AuditFilter, actor: Actor
         subject=out.name,
         details={"filters": _filters_json(selection), **summary, "bundle_sha256": digest},
     )
-    return ExportSummary(out, summary["events"], summary["first_seq"], summary["last_seq"], head_seq or None, digest)
+    return ExportSummary(
+        out,
+        summary["events"],
+        summary["first_seq"],
+        summary["last_seq"],
+        head_seq or None,
+        digest,
+        summary["attachments"],
+    )
 
 
 def _write_bundle(
-    log: AuditLog, path: Path, where: str, params: dict[str, Any], head_seq: int, selection: AuditFilter
+    log: AuditLog,
+    path: Path,
+    where: str,
+    params: dict[str, Any],
+    head_seq: int,
+    selection: AuditFilter,
+    attachments: Attachments | None,
 ) -> dict[str, Any]:
     hashes: dict[str, str] = {}
     count, first, last = 0, None, None
@@ -97,8 +122,15 @@ def _write_bundle(
                 member.write(canonical_bytes({k: event[k] for k in ("seq", "prev_hash", "hash")}) + b"\n")
         with _hashed_member(bundle, "public_key.pem", hashes) as member:
             member.write(log.signer.public_key_pem)
+        attached: dict[str, int] = {}
+        for event in log.events(where, params) if attachments is not None else ():
+            for name, data in attachments(event):
+                member_name = f"{ATTACHMENTS_FOLDER}/{event['seq']}/{name}"
+                with _hashed_member(bundle, member_name, hashes) as member:
+                    member.write(data)
+                attached[member_name] = event["seq"]
         head_hash = next(iter(log.events("seq = :s", {"s": head_seq})), {}).get("hash")
-        summary = {"events": count, "first_seq": first, "last_seq": last}
+        summary = {"events": count, "first_seq": first, "last_seq": last, "attachments": len(attached)}
         manifest = {
             "format": BUNDLE_FORMAT,
             "created_ms": int(time.time() * 1000),
@@ -106,6 +138,7 @@ def _write_bundle(
             "events": {"count": count, "first_seq": first, "last_seq": last},
             "chain": {"first_seq": chain_from if head_seq else None, "head_seq": head_seq, "head_hash": head_hash},
             "files": hashes,
+            "attachments": attached,
             "canonical_form": CANONICAL_FORM,
         }
         manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()

@@ -1,10 +1,11 @@
 """Pictures for reviewers, drawn by shap's own plotting on matplotlib's Agg backend (no display, no
-fonts fetched): a waterfall per decision, a bar chart of global importance per model."""
+fonts fetched): a waterfall per decision, a bar chart of global importance per model. Each returns
+PNG bytes, so the same picture can go to a file, an export bundle or a web page."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import matplotlib
 
@@ -14,15 +15,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import shap
 
+DPI = 90
+
 
 def waterfall_png(
-    path: Path,
     names: Sequence[str],
     shap_values: Sequence[float],
     base_value: float,
     shown_values: Sequence[str],
     title: str,
-) -> Path:
+) -> bytes:
     """One decision: from the base value to the model's raw output, feature by feature."""
     explanation = shap.Explanation(
         values=np.asarray(shap_values, dtype=np.float64),
@@ -31,22 +33,23 @@ def waterfall_png(
         feature_names=list(names),
     )
     shap.plots.waterfall(explanation, max_display=12, show=False)
-    return _save(path, title)
+    return _png(plt.gcf(), title)
 
 
-def importance_png(path: Path, importance: Mapping[str, float], title: str) -> Path:
+def importance_png(importance: Mapping[str, float], title: str) -> bytes:
     """Mean |SHAP| per feature, largest on top."""
     ordered = sorted(importance.items(), key=lambda item: item[1])
     figure, axes = plt.subplots(figsize=(8, 0.35 * len(ordered) + 1.5))
     axes.barh([name for name, _ in ordered], [value for _, value in ordered], color="#1f77b4")
     axes.set_xlabel("mean |SHAP value| (raw output units)")
-    return _save(path, title, figure)
+    return _png(figure, title)
 
 
-def _save(path: Path, title: str, figure: object = None) -> Path:
-    figure = figure or plt.gcf()
-    figure.suptitle(title)  # type: ignore[attr-defined]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110, bbox_inches="tight")  # type: ignore[attr-defined]
-    plt.close(figure)  # type: ignore[arg-type]
-    return path
+def _png(figure: plt.Figure, title: str) -> bytes:
+    figure.suptitle(title)
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    finally:
+        plt.close(figure)
+    return buffer.getvalue()

@@ -30,6 +30,9 @@ def add_audit_commands(commands: Any) -> None:
     search.add_argument("--json", action="store_true")
     export = sub.add_parser("export", help="write a signed bundle (zip) for an outside examiner")
     export.add_argument("--out", type=Path, required=True, metavar="FILE")
+    export.add_argument(
+        "--no-plots", action="store_true", help="leave out the waterfall plot of each tabular decision (faster)"
+    )
     _filter_arguments(export)
     check = sub.add_parser("verify-export", help="check a bundle's signature, file hashes and chain")
     check.add_argument("bundle", type=Path, metavar="FILE")
@@ -147,11 +150,14 @@ def _search(args: argparse.Namespace, log: Any) -> int:
 def _export(args: argparse.Namespace, log: Any) -> int:
     from appliance.audit.export import export_bundle
     from appliance.audit.search import build_filter
+    from appliance.tabular.plots import decision_attachments
 
     selection = build_filter(args.since, args.until, args.actor, args.action)
-    summary = export_bundle(log, args.out, selection, os_operator())
+    attachments = None if args.no_plots else decision_attachments
+    summary = export_bundle(log, args.out, selection, os_operator(), attachments)
     span = f"seq {summary.first_seq}..{summary.last_seq}" if summary.events else "no events matched"
-    print(f"exported {summary.events} events ({span}), chain head {summary.head_seq}, to {summary.path}")
+    plots = f", {summary.attachments} decision plots" if summary.attachments else ""
+    print(f"exported {summary.events} events ({span}){plots}, chain head {summary.head_seq}, to {summary.path}")
     print(f"bundle sha256 {summary.sha256}")
     return EXIT_OK
 
@@ -172,7 +178,8 @@ def _verify_export(args: argparse.Namespace, verify_bundle: Any, error: type[Exc
     events = report.manifest["events"]
     print(
         f"OK: {args.bundle}: signature valid ({report.key_source}), file hashes match, {report.events} events "
-        f"(seq {events['first_seq']}..{events['last_seq']}) hash-checked and linked to chain head "
+        f"(seq {events['first_seq']}..{events['last_seq']}) and {report.attachments} attachments hash-checked, "
+        f"linked to chain head "
         f"{report.manifest['chain']['head_seq']}"
     )
     if pem is None:

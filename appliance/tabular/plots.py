@@ -1,39 +1,74 @@
-"""Which pictures to draw for a model or its decisions; the drawing is in backends/shap_plots.py."""
+"""Which pictures to draw for a model or its decisions; the drawing is in backends/shap_plots.py.
+
+A decision's waterfall is drawn from what was recorded (its audit event's SHAP values, base value
+and inputs), never re-computed, so the picture in a web page or an export bundle shows exactly the
+signed record.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from appliance.audit import events as audit_events
 from appliance.tabular.registry import ModelVersion
+
+
+def decision_png(model: str, version: int, row: int | str, decision: Mapping[str, Any]) -> bytes:
+    """The waterfall of one decision: a `predict` result's entry or a recorded event's details."""
+    from appliance.backends.shap_plots import waterfall_png
+
+    names = list(decision["shap"])
+    return waterfall_png(
+        names,
+        [float(decision["shap"][n]) for n in names],
+        float(decision["base_value"]),
+        [str(decision["inputs"][n]) for n in names],
+        f"{model} v{version}, {row}: {decision['prediction']}",
+    )
+
+
+def recorded_decision_png(event: Mapping[str, Any]) -> bytes:
+    """The waterfall of a recorded decision (a `tabular.predict` audit event)."""
+    details = event["details"]
+    return decision_png(event["subject"], int(details["version"]), f"decision {event['seq']}", details)
+
+
+def decision_attachments(event: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+    """The files an audit export carries beside an event: a decision's waterfall, nothing for others."""
+    if event["action"] != audit_events.TABULAR_PREDICT:
+        return []
+    return [("waterfall.png", recorded_decision_png(event))]
+
+
+def model_importance_png(version: ModelVersion) -> bytes:
+    """The global importance of a model as a bar chart."""
+    from appliance.backends.shap_plots import importance_png
+
+    return importance_png(version.metrics["importance"], f"{version.name} v{version.version}: global importance")
 
 
 def decision_plots(result: dict[str, Any], version: ModelVersion, folder: Path) -> list[Path]:
     """A waterfall PNG per decision of a `predict` result, named by its row."""
-    from appliance.backends.shap_plots import waterfall_png
-
-    written = []
-    for p in result["predictions"]:
-        names = list(p["shap"])
-        written.append(
-            waterfall_png(
-                folder / f"{version.name}-v{version.version}-row-{p['row']}.png",
-                names,
-                [p["shap"][n] for n in names],
-                p["base_value"],
-                [p["inputs"][n] for n in names],
-                f"{version.name} v{version.version}, row {p['row']}: {p['prediction']}",
-            )
+    return [
+        _write(
+            folder / f"{version.name}-v{version.version}-row-{p['row']}.png",
+            decision_png(version.name, version.version, f"row {p['row']}", p),
         )
-    return written
+        for p in result["predictions"]
+    ]
 
 
 def importance_plot(version: ModelVersion, folder: Path) -> Path:
-    """The global importance of a model as a bar chart."""
-    from appliance.backends.shap_plots import importance_png
+    """The global importance of a model as a bar chart PNG in `folder`."""
+    return _write(folder / f"{version.name}-v{version.version}-importance.png", model_importance_png(version))
 
-    return importance_png(
-        folder / f"{version.name}-v{version.version}-importance.png",
-        version.metrics["importance"],
-        f"{version.name} v{version.version}: global importance",
-    )
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+    return path
