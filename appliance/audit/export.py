@@ -123,8 +123,9 @@ def _write_bundle(
         with _hashed_member(bundle, "public_key.pem", hashes) as member:
             member.write(log.signer.public_key_pem)
         attached: dict[str, int] = {}
+        attach = attachments or _no_attachments
         for event in log.events(where, params) if attachments is not None else ():
-            for name, data in attachments(event):
+            for name, data in attach(event):
                 member_name = f"{ATTACHMENTS_FOLDER}/{event['seq']}/{name}"
                 with _hashed_member(bundle, member_name, hashes) as member:
                     member.write(data)
@@ -178,6 +179,10 @@ class _HashingWriter(io.RawIOBase):
         self._digest.update(data)
         self._member.write(data)
         return len(data)
+
+
+def _no_attachments(_event: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+    return []
 
 
 def _csv_head(event: dict[str, Any]) -> list[Any]:
