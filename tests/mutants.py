@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-COPIED = ("appliance", "ingestion", "ui", "tests", "pyproject.toml", "README.md")
+COPIED = ("appliance", "ingestion", "ui", "tests", "deploy", "pyproject.toml", "README.md")
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,20 @@ MUTANTS = (
         ("tests/test_users.py",),
     ),
     Mutant(
+        "export verifier: a member the signed manifest does not list is accepted",
+        "appliance/audit/chain.py",
+        "    unlisted = sorted(members - set(files) - set(SIGNATURE_FILES))\n",
+        "    unlisted: list[str] = []\n",
+        ("tests/test_audit_export.py",),
+    ),
+    Mutant(
+        "access: a tabular model not granted is allowed",
+        "appliance/access/rules.py",
+        "        if not user.may_use_model(model):\n",
+        "        if False:\n",
+        ("tests/test_ui_models.py",),
+    ),
+    Mutant(
         "access: a collection not granted is allowed",
         "appliance/access/rules.py",
         'raise Forbidden(f"collection {name!r} is not granted to {user.name}")',
@@ -127,7 +141,7 @@ def run(mutant: Mutant | None, python: str, tests: tuple[str, ...] = ()) -> tupl
         for name in COPIED:
             source = REPO / name
             if source.is_dir():
-                shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+                shutil.copytree(source, root / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 shutil.copy2(source, root / name)
         if mutant is not None:

@@ -23,20 +23,12 @@ import pytest
 from appliance.audit.chain import verify_bundle
 from appliance.store.documents import show_document
 from tests.actors import TESTER
+from tests.browser import Visit, launched_browser
 from tests.conftest import DEMO_CORPUS
 from tests.served import PASSWORD, served_appliance
 from ui.context import WebContext
 from ui.http_client import call, sign_in, stream
 
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 HOSTILE = (
     "Security notice for the finance team.\n"
     "The reimbursement hotline is open on weekdays <script>window.__xss = 1; alert('script')</script> "
@@ -198,81 +190,8 @@ def test_download_links_are_for_their_owner_once(web: Web) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs the Debian package chromium (make system-deps)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (make install)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+    with launched_browser() as launched:
         yield launched
-        launched.close()
-
-
-class Visit:
-    """A browser context that records every request, dialog, CSP complaint and failed response."""
-
-    def __init__(self, browser: Any, web: Web, downloads: bool = False) -> None:
-        self.web = web
-        self.context = browser.new_context(accept_downloads=downloads)
-        self.page = self.context.new_page()
-        self.requests: list[str] = []
-        self.dialogs: list[str] = []
-        self.console: list[str] = []
-        self.failed: list[str] = []
-        self.page.on("request", lambda request: self.requests.append(request.url))
-        self.page.on("dialog", self._dialog)
-        self.page.on("console", lambda message: self.console.append(message.text))
-        self.page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-        self.page.set_default_timeout(60_000)
-
-    def _dialog(self, dialog: Any) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def sign_in(self, name: str, password: str = PASSWORD) -> None:
-        self.page.goto(self.web.url + "/")
-        self.page.fill("#name", name)
-        self.page.fill("#password", password)
-        self.page.click("#sign-in")
-        if password == PASSWORD:
-            self.page.wait_for_url("**/app/")
-            self.wait_value("signed-in-as", "Signed in as")
-
-    def value(self, elem_id: str) -> str:
-        return self.page.locator(f"#{elem_id} textarea, #{elem_id} input").first.input_value()
-
-    def wait_value(self, elem_id: str, text: str) -> None:
-        self.page.wait_for_function(
-            "([id, text]) => { const e = document.querySelector(`#${id} textarea, #${id} input`);"
-            " return e && e.value.includes(text); }",
-            arg=[elem_id, text],
-        )
-
-    def wait_text(self, selector: str, text: str) -> None:
-        try:
-            self.page.wait_for_function(
-                "([selector, text]) => { const e = document.querySelector(selector);"
-                " return e && e.innerText.includes(text); }",
-                arg=[selector, text],
-            )
-        except Exception as timeout:  # say what the page showed instead, and what went wrong on it
-            element = self.page.query_selector(selector)
-            shown = element.inner_text()[:500] if element else "(no such element)"
-            raise AssertionError(
-                f"{selector} never showed {text!r}; it showed {shown!r}; page problems: {self.failed}"
-            ) from timeout
-
-    def tab(self, name: str) -> Any:
-        return self.page.get_by_role("tab", name=name)
-
-    def outside_requests(self) -> list[str]:
-        own = self.web.url + "/"
-        return [u for u in self.requests if not (u.startswith(own) or u.startswith(("data:", "blob:")))]
-
-    def close(self) -> None:
-        self.context.close()
-        assert self.outside_requests() == [], f"the page reached outside the appliance: {self.outside_requests()}"
-        assert not [c for c in self.console if "Content Security Policy" in c], self.console
-        assert self.dialogs == [], f"a script ran: {self.dialogs}"
 
 
 @pytest.fixture
@@ -280,7 +199,7 @@ def visit(browser: Any, web: Web) -> Iterator[Any]:
     opened: list[Visit] = []
 
     def start(downloads: bool = False) -> Visit:
-        opened.append(Visit(browser, web, downloads))
+        opened.append(Visit(browser, web.url, downloads))
         return opened[-1]
 
     yield start
@@ -307,6 +226,7 @@ def test_browser_analyst_asks_and_sees_verified_citations(visit: Any, web: Web) 
     v.sign_in("ana")
     v.tab("Documents").wait_for()
     assert not v.tab("Audit").is_visible() and not v.tab("Settings").is_visible()
+    assert not v.tab("Models").is_visible()  # no model is granted to her
     assert v.value("signed-in-as").endswith("analyst; finance)")
     v.page.locator("textarea").nth(1).fill("What is the hotel cap per night?")
     v.page.click("#ask-button")
@@ -388,7 +308,7 @@ def test_browser_auditor_cannot_ask_and_exports_a_bundle_that_verifies(visit: An
 def test_browser_admin_upload_ingests_and_deletes_the_original(visit: Any, web: Web) -> None:
     v = visit()
     v.sign_in("ada")
-    for name in ("Ask", "Documents", "Audit", "Settings"):
+    for name in ("Ask", "Documents", "Models", "Audit", "Settings"):
         v.tab(name).wait_for()
     v.tab("Documents").click()
     v.page.set_input_files("#upload-files input[type=file]", str(web.ingest_files / "meal_rules.txt"))

@@ -1,4 +1,5 @@
-"""Audit: filter the log, open one event, download a signed export bundle, verify the chain."""
+"""Audit: filter the log, open one event (a tabular decision with its picture, re-computed), download a
+signed export bundle, verify the chain."""
 
 from __future__ import annotations
 
@@ -12,11 +13,16 @@ import gradio as gr
 
 from appliance.access.roles import Permission, allowed
 from appliance.access.users import UserRecord
+from appliance.audit import events as audit_events
 from appliance.audit.export import export_bundle
 from appliance.audit.search import build_filter, iso_time, search
 from appliance.audit.verify import verify_log
+from appliance.build import tree_learner
 from appliance.tabular.plots import decision_attachments
+from appliance.tabular.registry import ModelRegistry, RegistryError
+from appliance.tabular.review import recompute
 from ui.context import WebContext
+from ui.decision_view import decision_html
 from ui.guard import guarded
 from ui.page import Page
 
@@ -41,6 +47,7 @@ def build(ctx: WebContext) -> Page:
             seq = gr.Number(value=None, label="Event number", precision=0, elem_id="audit-seq")
             open_button = gr.Button("Open event", elem_id="audit-open")
         event_json = gr.JSON(label="Event", elem_id="audit-event")
+        decision_view = gr.HTML(elem_id="audit-decision")
         with gr.Row():
             export_button = gr.Button("Export signed bundle (current filters)", visible=False, elem_id="audit-export")
             verify_button = gr.Button("Verify the chain", visible=False, elem_id="audit-verify")
@@ -63,14 +70,26 @@ def build(ctx: WebContext) -> Page:
         return row[0] if row else None
 
     @guarded
-    def on_open(number: float | None, request: gr.Request) -> Any:
+    def on_open(number: float | None, request: gr.Request) -> tuple[Any, str]:
         ctx.authorize(request, Permission.AUDIT_VIEW)
         if number is None:
             raise gr.Error("Choose an event first.")
         found = next(iter(ctx.app.audit.events("seq = :seq", {"seq": int(number)})), None)
         if found is None:
             raise gr.Error(f"No event {int(number)}.")
-        return {**found, "time_utc": iso_time(found["ts_ms"])}
+        return {**found, "time_utc": iso_time(found["ts_ms"])}, recorded_decision_view(found)
+
+    def recorded_decision_view(event: dict[str, Any]) -> str:
+        """A tabular decision's picture, reasons and re-computation; nothing for other events."""
+        if event["action"] != audit_events.TABULAR_PREDICT:
+            return ""
+        try:
+            again = recompute(
+                ctx.app.audit, tree_learner(ctx.settings), ModelRegistry(ctx.settings.tabular_dir), event["seq"]
+            )
+        except (RegistryError, ValueError) as problem:
+            return decision_html(event) + f"<p>Cannot re-compute this decision: {html.escape(str(problem))}</p>"
+        return decision_html(event, again)
 
     @guarded
     def on_export(since: str, until: str, actor: str, action: str, text: str, request: gr.Request) -> str:
@@ -102,7 +121,7 @@ def build(ctx: WebContext) -> Page:
     filters = [since, until, actor, action, text]
     search_button.click(on_search, filters, events, api_name="audit_search", api_visibility="undocumented")
     events.select(on_select, None, seq, api_visibility="private")
-    open_button.click(on_open, seq, event_json, api_name="audit_event", api_visibility="undocumented")
+    open_button.click(on_open, seq, [event_json, decision_view], api_name="audit_event", api_visibility="undocumented")
     export_button.click(on_export, filters, export_link, api_name="audit_export", api_visibility="undocumented")
     verify_button.click(on_verify, None, verify_json, api_name="audit_verify", api_visibility="undocumented")
 

@@ -10,9 +10,8 @@ from typing import Any
 
 import gradio as gr
 
-from appliance.access.roles import allowed
 from appliance.access.rules import known_collections, usable_collections
-from ui import ask_page, audit_page, documents_page, settings_page
+from ui import ask_page, audit_page, documents_page, models_page, settings_page
 from ui.context import WebContext
 from ui.guard import guarded
 from ui.page import Page
@@ -33,6 +32,7 @@ def build_blocks(ctx: WebContext) -> gr.Blocks:
             pages: list[Page] = [
                 ask_page.build(ctx),
                 documents_page.build(ctx),
+                models_page.build(ctx),
                 audit_page.build(ctx),
                 settings_page.build(ctx),
             ]
@@ -44,10 +44,9 @@ def build_blocks(ctx: WebContext) -> gr.Blocks:
             grants = ", ".join(collections) or "no collections"
             updates: list[Any] = [f"Signed in as {user.name} ({user.role}; {grants})"]
             for page in pages:
-                visible = allowed(user.role, page.permission)
-                updates.append(gr.Tab(visible=visible))
+                updates.append(gr.Tab(visible=page.shown_to(user)))
             for page in pages:
-                if allowed(user.role, page.permission) and page.load is not None:
+                if page.shown_to(user) and page.load is not None:
                     updates += page.load(user, collections)
                 else:
                     updates += [gr.skip() for _ in page.outputs]

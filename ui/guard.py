@@ -17,9 +17,24 @@ from appliance.answer.feedback import FeedbackError
 from appliance.audit.search import BadFilter
 from appliance.store.collection_names import InvalidCollectionName
 from appliance.store.documents import DocumentNotFound
+from appliance.tabular.registry import RegistryError
+from appliance.tabular.review import ReviewError
+from appliance.tabular.schema import SchemaError
+from appliance.tabular.table import TableError
 from ui.question_slots import TooManyQuestions
 
-EXPECTED = (Forbidden, DocumentNotFound, FeedbackError, BadFilter, InvalidCollectionName, TooManyQuestions)
+EXPECTED = (
+    Forbidden,
+    DocumentNotFound,
+    FeedbackError,
+    BadFilter,
+    InvalidCollectionName,
+    TooManyQuestions,
+    RegistryError,
+    ReviewError,
+    SchemaError,
+    TableError,
+)
 
 
 def _message(error: Exception) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from appliance.access.roles import ALL_COLLECTIONS_ROLES, Forbidden, Permission, require
+from appliance.access.roles import ALL_COLLECTIONS_ROLES, Forbidden, Permission, allowed, require
 from appliance.access.users import UserDirectory, UserError, UserRecord
 from appliance.app import Appliance
 from appliance.audit import events as audit_events
@@ -20,7 +20,15 @@ from appliance.settings import Settings, WebSettings
 from appliance.store.collection_names import DEFAULT_COLLECTION, InvalidCollectionName, check_collection_name
 from appliance.store.documents import list_documents
 
-__all__ = ["Forbidden", "authorize", "known_collections", "readable_documents", "settings_view"]
+__all__ = [
+    "Forbidden",
+    "authorize",
+    "authorize_model",
+    "known_collections",
+    "readable_documents",
+    "settings_view",
+    "usable_models",
+]
 
 
 def known_collections(app: Appliance) -> list[str]:
@@ -62,6 +70,31 @@ def authorize(
             raise Forbidden(f"collection {name!r} is not granted to {user.name}")
         wanted.append(name)
     return list(dict.fromkeys(wanted))
+
+
+def usable_models(user: UserRecord, names: Iterable[str]) -> list[str]:
+    """The tabular models among `names` that `user` may use (none for a role without models.use)."""
+    if user.disabled or not allowed(user.role, Permission.USE_MODELS):
+        return []
+    return sorted(name for name in names if user.may_use_model(name))
+
+
+def authorize_model(audit: AuditLog, user: UserRecord, permission: Permission, model: str) -> None:
+    """Raise Forbidden (an audited refusal) unless `user` may do `permission` with the tabular model `model`."""
+    try:
+        if user.disabled:
+            raise Forbidden(f"user {user.name!r} is disabled")
+        require(user.role, permission)
+        if not user.may_use_model(model):
+            raise Forbidden(f"model {model!r} is not granted to {user.name}")
+    except Forbidden as error:
+        audit.record(
+            user.actor,
+            audit_events.ACCESS_DENIED,
+            subject=permission.value,
+            details={"model": model, "reason": str(error)},
+        )
+        raise
 
 
 def readable_documents(app: Appliance, user: UserRecord) -> list[dict[str, Any]]:

@@ -199,6 +199,7 @@ def _tabular(app: Appliance, actor: Actor, name: str, args: Mapping[str, Any]) -
     from appliance.build import tree_learner
     from appliance.tabular.predict import predict
     from appliance.tabular.registry import ModelRegistry, RegistryError
+    from appliance.tabular.removal import remove_model
     from appliance.tabular.review import ReviewError, review
     from appliance.tabular.schema import SchemaError
     from appliance.tabular.table import TableError
@@ -218,20 +219,17 @@ def _tabular(app: Appliance, actor: Actor, name: str, args: Mapping[str, Any]) -
             )
             return vars(train(app, tree_learner(app.settings), registry, request, actor))
         if name == "tabular.predict":
-            return predict(app, tree_learner(app.settings), registry, str(args["name"]), Path(args["path"]), actor)
+            return predict(
+                app,
+                tree_learner(app.settings),
+                registry,
+                str(args["name"]),
+                Path(args["path"]),
+                actor,
+                narrate=bool(args.get("narrate")),
+            )
         if name == "tabular.review":
             return review(app, int(args["seq"]), override=args.get("override"), reason=str(args["reason"]), actor=actor)
-        model = str(args["name"])
-        recorded = app.audit.events(
-            "action = :action AND subject = :name", {"action": audit_events.TABULAR_PREDICT, "name": model}
-        )
-        try:
-            on_record = next(recorded, None) is not None
-        finally:
-            recorded.close()
-        outcome = registry.delete(model, decisions_on_record=on_record)
-        action = audit_events.TABULAR_RETIRE if outcome == "retired" else audit_events.TABULAR_DELETE
-        app.audit.record(actor, action, subject=model)
-        return {"model": model, "result": outcome}
+        return remove_model(app, registry, str(args["name"]), actor)
     except (RegistryError, SchemaError, TableError, ReviewError) as problem:
         raise UsageError(str(problem)) from None

@@ -50,6 +50,9 @@ def add_tabular_commands(commands: Any) -> None:
     predict.add_argument("name", metavar="NAME")
     predict.add_argument("--input", type=Path, required=True, metavar="CSV")
     predict.add_argument("--plots", type=Path, default=None, metavar="DIR", help="write a waterfall PNG per decision")
+    predict.add_argument(
+        "--narrate", action="store_true", help="the local model phrases the reasons (checked; else the template)"
+    )
     predict.add_argument("--json", action="store_true")
 
 
@@ -94,7 +97,8 @@ def cmd_tabular(args: argparse.Namespace, settings: Settings, run: Any, error: t
         outcome = run(settings, "tabular.delete", {"name": args.name})
         print(json.dumps(outcome) if args.json else f"{args.name}: {outcome['result']}")
         return 0
-    result = run(settings, "tabular.predict", {"name": args.name, "path": str(args.input.absolute())})
+    request = {"name": args.name, "path": str(args.input.absolute()), "narrate": args.narrate}
+    result = run(settings, "tabular.predict", request)
     if args.plots:
         from appliance.tabular.plots import decision_plots
 
@@ -166,6 +170,10 @@ def _predict_report(result: dict[str, Any]) -> str:
         chance = f" (p={p['probability']:.3f})" if p["probability"] is not None else ""
         lines.append(f"row {p['row']}: {p['prediction']}{chance}")
         lines += [f"    {reason}" for reason in p["reasons"]]
+        if p.get("narrative"):
+            told = p["narrative"]
+            source = "the model's text, checked" if told["source"] == "model" else f"template ({told['check']})"
+            lines.append(f"    narrative [{source}]: {told['text']}")
         if p.get("counterfactual"):
             changes = ", ".join(
                 f"{k} {v['to']} instead of {v['from']}" for k, v in p["counterfactual"]["changes"].items()

@@ -21,6 +21,7 @@ from appliance.audit import events as audit_events
 from appliance.ports import TreeLearner
 from appliance.tabular.counterfactual import counterfactual
 from appliance.tabular.explain import check_additivity, decide, reasons
+from appliance.tabular.narration import narrate as narrate_decision
 from appliance.tabular.registry import ModelRegistry, ModelVersion
 from appliance.tabular.schema import Feature, Schema
 from appliance.tabular.table import Table, read_table
@@ -29,13 +30,38 @@ ROW_KEY_TYPE = "ROW_KEY"
 
 
 def predict(
-    app: Appliance, learner: TreeLearner, registry: ModelRegistry, name: str, path: Path, actor: Actor
+    app: Appliance,
+    learner: TreeLearner,
+    registry: ModelRegistry,
+    name: str,
+    path: Path,
+    actor: Actor,
+    *,
+    narrate: bool = False,
 ) -> dict[str, Any]:
     """The documented JSON of `tabular predict`: predictions with explanations, and the rows that failed."""
+    table = read_table(path, app.settings.tabular.max_rows)
+    return predict_table(app, learner, registry, name, table, actor, narrate=narrate)
+
+
+def predict_table(
+    app: Appliance,
+    learner: TreeLearner,
+    registry: ModelRegistry,
+    name: str,
+    table: Table,
+    actor: Actor,
+    *,
+    narrate: bool = False,
+) -> dict[str, Any]:
+    """`predict()` on a table already read (a file, or one row a person typed into a form).
+
+    With `narrate`, the local model phrases each decision's reasons; the text is checked against
+    the record and the template stands when it fails (tabular/narration.py).
+    """
     version = registry.current(name)
     model_text = registry.load(version)
     schema = version.parsed_schema
-    table = read_table(path, app.settings.tabular.max_rows)
     missing = [f.name for f in schema.features if f.name not in table.columns]
     known = {schema.target, schema.key, *(f.name for f in schema.features), *(e.name for e in schema.excluded)}
     unknown = [c for c in table.columns if c not in known]
@@ -73,6 +99,8 @@ def predict(
             predictions[-1]["counterfactual"] = (
                 counterfactual(schema, learner, model_text, inputs, favourable=False) if unfavourable else None
             )
+    for prediction in predictions if narrate else []:
+        prediction["narrative"] = narrate_decision(app.generator, schema, prediction)
     keys = _row_keys(app, version, table, [p["row"] for p in predictions])
     for prediction, key in zip(predictions, keys, strict=True):
         recorded = app.audit.record(
@@ -150,4 +178,5 @@ def _event(version: ModelVersion, prediction: dict[str, Any], row_key: str | Non
         "shap": prediction["shap"],
         "reasons": prediction["reasons"],
         "counterfactual": prediction["counterfactual"],
+        **({"narrative": prediction["narrative"]} if "narrative" in prediction else {}),
     }

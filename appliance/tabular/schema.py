@@ -52,6 +52,15 @@ class Feature:
         except ValueError:
             raise ValueError(f"{self.name}: {cell!r} is a category the model never saw") from None
 
+    def example(self) -> str:
+        """A value inside what the model saw, to start a form with: the first category, or mid-range."""
+        if self.kind == "categorical":
+            return self.categories[0] if self.categories else ""
+        if self.low is None or self.high is None:
+            return ""
+        middle = (self.low + self.high) / 2
+        return f"{round(middle):d}" if float(self.low).is_integer() and float(self.high).is_integer() else f"{middle:g}"
+
     def decode(self, value: float) -> str:
         """A model input back as the value a person reads."""
         if math.isnan(value):

@@ -88,7 +88,7 @@ def test_error_messages_carry_user_values_as_text(site: Served) -> None:
 
 @pytest.mark.slow
 def test_an_error_toast_shows_a_hostile_value_as_text(site: Served) -> None:
-    from tests.test_ui_web import BROWSER_ARGS, CHROMIUM
+    from tests.browser import BROWSER_ARGS, CHROMIUM
 
     if not CHROMIUM.exists():
         pytest.skip("needs the Debian package chromium (make system-deps)")
