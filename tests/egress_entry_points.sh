@@ -20,7 +20,9 @@ printf '%s' 'Margaret Okafor' | run redact add - --type PERSON --collection defa
 run audit verify
 credit=../shared/eval/tabular/german_credit.csv
 run tabular train "$credit" --target creditability --name egress-credit --favourable good --json
-run tabular predict egress-credit --input "$credit" --json
+head -7 "$credit" > "$home/applicants.csv"
+run tabular predict egress-credit --input "$home/applicants.csv" --narrate --json
+run audit export --out "$home/export.zip"
 printf '%s\n' "$password" | run users add egress-admin --role admin --password-stdin
 
 port="$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

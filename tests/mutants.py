@@ -83,6 +83,13 @@ MUTANTS = (
         ("tests/test_users.py",),
     ),
     Mutant(
+        "narration: a number the record holds passes beside any feature",
+        "appliance/tabular/narration.py",
+        "_numbers_in(reason_of[name])",
+        '_numbers_in(" ".join(reasons))',
+        ("tests/test_tabular_narration.py",),
+    ),
+    Mutant(
         "export verifier: a member the signed manifest does not list is accepted",
         "appliance/audit/chain.py",
         "    unlisted = sorted(members - set(files) - set(SIGNATURE_FILES))\n",

@@ -52,31 +52,59 @@ def narrate(generator: Generator, schema: Schema, decision: Mapping[str, Any]) -
 
 
 def check(text: str, schema: Schema, decision: Mapping[str, Any]) -> str | None:
-    """None when `text` states only the record's numbers and reasons' features, else what it got wrong."""
+    """None when `text` states only what the record says, else what it got wrong.
+
+    The text is cut at each feature it names; every number in a piece must be a number of that
+    feature's reason (its value or contribution), and numbers before the first feature must be the
+    probability. So a true number next to the wrong feature fails too.
+    """
     if not text:
         return "the model wrote nothing"
-    allowed = recorded_numbers(decision)
-    for stated in _NUMBER.findall(text):
-        if _number(stated) not in allowed:
-            return f"it states {stated!r}, which is not in the record"
-    reason_features = {name for name in schema_feature_names(schema) if _mentions_in(decision.get("reasons"), name)}
-    named = {name for name in schema_feature_names(schema) if _mentions(text, name)}
-    if named - reason_features:
-        return f"it names {sorted(named - reason_features)[0]!r}, which is not one of the decision's reasons"
-    if reason_features and not named:
+    reasons = list(decision.get("reasons") or [])
+    reason_of = {name: reason for name in schema_feature_names(schema) for reason in reasons if _mentions(reason, name)}
+    mentions = _mentions_in_order(text, schema_feature_names(schema))
+    strangers = [name for _, _, name in mentions if name not in reason_of]
+    if strangers:
+        return f"it names {strangers[0]!r}, which is not one of the decision's reasons"
+    if reason_of and not mentions:
         return "it names none of the decision's reasons"
+    cuts = [(0, None), *((start, name) for start, _, name in mentions)]
+    for (start, name), (end, _) in zip(cuts, [*cuts[1:], (len(text), None)], strict=True):
+        allowed = probability_numbers(decision) if name is None else _numbers_in(reason_of[name])
+        for stated in _NUMBER.findall(text[start:end]):
+            if _number(stated) not in allowed:
+                where = f"beside {name!r}" if name else "before any reason"
+                return f"it states {stated!r} {where}, which the record does not"
     return None
 
 
-def recorded_numbers(decision: Mapping[str, Any]) -> set[float]:
-    """Every number the record holds, as the reasons and inputs write them (and the probability, also in %)."""
-    texts = [*(decision.get("reasons") or []), *map(str, (decision.get("inputs") or {}).values())]
-    numbers = {_number(found) for text in texts for found in _NUMBER.findall(text)}
+def probability_numbers(decision: Mapping[str, Any]) -> set[float]:
+    """The probability as a fraction or a percentage, at two or three digits."""
     chance = decision.get("probability")
-    if chance is not None:
-        for digits in (2, 3):
-            numbers |= {round(float(chance), digits), round(100 * float(chance), digits - 2)}
-    return numbers
+    if chance is None:
+        return set()
+    return {round(float(chance), 2), round(float(chance), 3), round(100 * float(chance)), round(100 * float(chance), 1)}
+
+
+def _numbers_in(text: str) -> set[float]:
+    return {_number(found) for found in _NUMBER.findall(text)}
+
+
+def _mentions_in_order(text: str, names: Iterable[str]) -> list[tuple[int, int, str]]:
+    """Where the text names a feature: (start, end, name), in order, a longer name winning over one inside it."""
+    lowered = text.lower()
+    found = [
+        (match.start(), match.end(), name)
+        for name in names
+        for spelling in set(_spellings(name))
+        for match in re.finditer(rf"(?<![\w]){re.escape(spelling)}(?![\w])", lowered)
+    ]
+    kept: list[tuple[int, int, str]] = []
+    for start, end, name in sorted(found, key=lambda item: (item[0], -(item[1] - item[0]))):
+        if kept and start < kept[-1][1]:
+            continue
+        kept.append((start, end, name))
+    return kept
 
 
 def schema_feature_names(schema: Schema) -> list[str]:
@@ -97,7 +125,3 @@ def _spellings(name: str) -> Iterable[str]:
 def _mentions(text: str, name: str) -> bool:
     lowered = text.lower()
     return any(re.search(rf"(?<![\w]){re.escape(spelling)}(?![\w])", lowered) for spelling in _spellings(name))
-
-
-def _mentions_in(texts: Iterable[str] | None, name: str) -> bool:
-    return any(_mentions(text, name) for text in texts or ())
