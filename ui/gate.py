@@ -27,6 +27,9 @@ from urllib.parse import parse_qs
 from starlette.requests import HTTPConnection
 
 from appliance.access.roles import Permission, allowed
+
+# What a session may upload files for: documents to ingest, tables to train on or decide.
+UPLOAD_PERMISSIONS = (Permission.INGEST, Permission.TRAIN_MODELS, Permission.USE_MODELS)
 from ui.context import WebContext
 from ui.ownership import StreamOwners
 from ui.sessions import COOKIE_NAME
@@ -149,8 +152,8 @@ class SessionGate:
             if not await _claimed_soon(streams, "upload:" + query.get("upload_id", ""), owner):
                 raise Refused(404, "no such upload")
         elif route.kind == "upload":
-            if not allowed(user.role, Permission.INGEST):
-                raise Refused(403, "not allowed: uploading needs the ingest permission")
+            if not any(allowed(user.role, p) for p in UPLOAD_PERMISSIONS):
+                raise Refused(403, "not allowed: uploading needs a permission that reads files")
             if "upload_id" in query and not streams.claim("upload:" + query["upload_id"], owner):
                 raise Refused(403, "that upload belongs to another session")
             send = on_json_response(send, lambda body: self.ctx.uploads.add(owner, _paths(body)))
