@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from appliance.access.users import UserDirectory
 from appliance.app import Appliance, Records
 from appliance.audit.log import open_audit_log
 from appliance.offline import apply_offline_environment
-from appliance.ports import Embedder, EntityDetector, Generator, TreeLearner, VectorStore
+from appliance.ports import Embedder, EntityDetector, Generator, LoraTrainer, TreeLearner, VectorStore
 from appliance.redaction.keys import load_or_create_key
 from appliance.redaction.policy import policy_hash
 from appliance.redaction.pseudonyms import Pseudonymizer
@@ -103,6 +104,20 @@ def tree_learner(settings: Settings) -> TreeLearner:
     from appliance.backends.lightgbm_learner import LightGBMLearner
 
     return LightGBMLearner(settings.runtime.threads)
+
+
+def lora_trainer() -> LoraTrainer:
+    """LoRA fine-tuning with peft on the dequantised base."""
+    from appliance.backends.lora_trainer import PeftLoraTrainer
+
+    return PeftLoraTrainer()
+
+
+def base_model_path(settings: Settings) -> Path:
+    """The GGUF the generator serves: the configured one, else the embedded model."""
+    from appliance.backends.llama_generator import embedded_gguf_path
+
+    return settings.generation.model_path or embedded_gguf_path()
 
 
 def _embedder(settings: Settings) -> Embedder:

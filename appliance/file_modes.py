@@ -1,4 +1,5 @@
-"""Owner-only state: the umask every entry point sets, and the check that finds state others can read.
+"""Owner-only state: the umask every entry point sets, whole-or-nothing private files, and the check that
+finds state others can read.
 
 APPLIANCE_HOME holds redacted documents, vectors, the audit log and keys. Run from a shell
 with the usual umask 022, SQLite and Chroma create their files 0644, readable by every local
@@ -21,6 +22,19 @@ SHOWN = 10
 def use_private_umask() -> None:
     """Make every file and folder this process creates from now on owner-only."""
     os.umask(PRIVATE_UMASK)
+
+
+def write_atomically(path: Path, data: bytes | str) -> Path:
+    """Write an owner-only file whole or not at all: a temporary file, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(f".{path.name}.partial")
+    blob = data.encode("utf-8") if isinstance(data, str) else data
+    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+        handle.write(blob)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    return path
 
 
 def make_private_home(home: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 MetadataValue = str | int | float | bool
@@ -130,16 +131,22 @@ class Generator(Protocol):
         json_schema: Mapping[str, Any] | None = None,
         on_token: Callable[[str], None] | None = None,
         deadline_seconds: float | None = None,
+        adapter: Path | None = None,
     ) -> GenerationResult:
         """The assistant's reply; `json_schema` constrains it, `on_token` receives it piece by piece.
 
         With `deadline_seconds`, generation stops at the first token after that much time
-        (the prompt itself is always evaluated whole) and the result says `timed_out`.
+        (the prompt itself is always evaluated whole) and the result says `timed_out`. With
+        `adapter`, that GGUF LoRA adapter is applied to the base for this reply only.
         """
         ...
 
     def warm_up(self) -> None:
         """Load whatever loads lazily, now."""
+        ...
+
+    def check_adapter(self, path: Path) -> None:
+        """Raise ValueError with the reason when the LoRA adapter at `path` does not apply to this model."""
         ...
 
 
@@ -181,4 +188,61 @@ class TreeLearner(Protocol):
 
     def raw_outputs(self, model_text: str, features: Sequence[Sequence[float]]) -> list[float]:
         """Raw outputs alone (a counterfactual search asks for many)."""
+        ...
+
+
+@dataclass(frozen=True)
+class LoraParams:
+    """How to train one LoRA adapter (from `finetune` settings and flags)."""
+
+    rank: int
+    alpha: int
+    target_modules: tuple[str, ...]
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    max_steps: int  # 0: as many as the epochs give
+    max_tokens: int
+    checkpoint_every: int
+    seed: int
+    threads: int
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """Progress of a training run, reported after every step."""
+
+    step: int
+    total_steps: int
+    loss: float
+    seconds: float  # since this run (or its resumption) started
+
+
+@dataclass(frozen=True)
+class TrainedAdapter:
+    """What a finished run produced: a GGUF LoRA adapter file for the quantized base, and how it went."""
+
+    path: Path
+    losses: list[float]  # one per step, from the first step of the whole run
+    steps: int
+    tokens: int  # answer tokens the loss was computed on, over the whole run
+    seconds: float
+    device: str
+    resumed_from: int  # the step a resumed run started from (0: from scratch)
+
+
+class LoraTrainer(Protocol):
+    """LoRA fine-tuning of the configured GGUF base, exported as a GGUF adapter llama.cpp applies to it."""
+
+    def train(
+        self,
+        base_gguf: Path,
+        conversations: Sequence[Sequence[Mapping[str, str]]],
+        params: LoraParams,
+        run_dir: Path,
+        *,
+        resume: bool,
+        progress: Callable[[TrainingStep], None] | None = None,
+    ) -> TrainedAdapter:
+        """Train on `conversations` (loss on each last, assistant, message only); checkpoints under `run_dir`."""
         ...

@@ -467,6 +467,33 @@ class TabularSettings(BaseModel):
     max_rows: int = Field(1_000_000, ge=10, description="Largest table `tabular train` or `predict` reads.")
 
 
+class FinetuneSettings(BaseModel):
+    """Fine-tuning: LoRA adapters trained here on the customer's own (redacted) examples."""
+
+    rank: int = Field(8, ge=1, le=256, description="LoRA rank (`finetune --rank`).")
+    alpha: int = Field(16, ge=1, le=1024, description="LoRA alpha: the adapter's update is scaled by alpha / rank.")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "v_proj"],
+        description="Projections of each layer that get an adapter (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj).",
+    )
+    epochs: int = Field(3, ge=1, le=1000, description="Passes over the training part of a data set.")
+    learning_rate: float = Field(1e-3, gt=0, le=1, description="AdamW learning rate.")
+    batch_size: int = Field(4, ge=1, le=256, description="Examples per training step.")
+    max_steps: int = Field(0, ge=0, description="Stop after this many steps (0: as many as the epochs give).")
+    max_tokens: int = Field(256, ge=16, le=8192, description="Longest example in tokens; longer ones are cut.")
+    checkpoint_every: int = Field(
+        25, ge=1, description="Steps between checkpoints that `finetune --resume` restarts from."
+    )
+    seed: int = Field(7, description="Seed of the data split, the adapter's initial weights and the batch order.")
+    held_out_fraction: float = Field(
+        0.1, ge=0, lt=1, description="Share of a data set's examples kept out of training."
+    )
+    collection_adapters: dict[str, str] = Field(
+        default_factory=dict,
+        description="A promoted adapter answering by default in a collection ({collection: adapter}); a question spanning collections with different defaults gets the base model.",
+    )
+
+
 def _checkout_eval_dir() -> Path:
     """The shared evaluation data beside a checkout (../shared/eval), where the benchmarks look by default."""
     return Path(__file__).resolve().parents[2] / "shared" / "eval"
@@ -503,6 +530,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings, description="The web UI.")
     bench: BenchSettings = Field(default_factory=BenchSettings, description="The benchmarks (`appliance bench`).")
     tabular: TabularSettings = Field(default_factory=TabularSettings, description="Tabular side-models.")
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings, description="LoRA fine-tuning.")
 
     @classmethod
     def settings_customise_sources(
@@ -524,6 +552,10 @@ class Settings(BaseSettings):
     @property
     def tabular_dir(self) -> Path:
         return self.home / "tabular"
+
+    @property
+    def finetune_dir(self) -> Path:
+        return self.home / "finetune"
 
     @property
     def chroma_dir(self) -> Path:

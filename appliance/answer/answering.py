@@ -19,6 +19,7 @@ from appliance.answer.recall import EvidenceKind, recall_evidence
 from appliance.answer.retrieval import Retrieved, retrieve
 from appliance.app import Appliance
 from appliance.audit import events as audit_events
+from appliance.finetune.adapters import ServedAdapter
 from appliance.store.collection_names import DEFAULT_COLLECTION
 
 REFUSAL = "I could not find this in the documents."
@@ -41,6 +42,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     model: str = ""
     adapter: str | None = None
+    adapter_sha256: str | None = None
     audit_seq: int | None = None
     question_redacted: str = ""
 
@@ -58,9 +60,14 @@ def ask(
     mode: Mode = "rag",
     top_k: int | None = None,
     on_token: Callable[[str], None] | None = None,
+    adapter: ServedAdapter | None = None,
 ) -> Answer:
-    """Answer a question from the documents of `collections` (or, in direct mode, without them); audited."""
-    answer = _answer(app, question, collections=collections, mode=mode, top_k=top_k, on_token=on_token)
+    """Answer a question from the documents of `collections` (or, in direct mode, without them); audited.
+
+    With `adapter` (resolved and allowed by the caller: finetune/adapters.py), the model applies
+    that LoRA adapter for every step of this answer; the answer and its event name it.
+    """
+    answer = _answer(app, question, collections=collections, mode=mode, top_k=top_k, on_token=on_token, adapter=adapter)
     started = time.perf_counter()
     recorded = app.audit.record(actor, audit_events.ASK, details=_audit_details(app, answer, collections))
     answer.audit_seq = recorded.seq
@@ -86,7 +93,7 @@ def _audit_details(app: Appliance, answer: Answer, collections: Sequence[str]) -
         model=answer.model,
         model_sha256=app.generator.model_sha256,
         adapter=answer.adapter,
-        adapter_sha256=None,
+        adapter_sha256=answer.adapter_sha256,
         timings_ms=answer.timings_ms,
         recall_timed_out=answer.recall_timed_out,
     )
@@ -100,13 +107,17 @@ def _answer(
     mode: Mode,
     top_k: int | None,
     on_token: Callable[[str], None] | None,
+    adapter: ServedAdapter | None = None,
 ) -> Answer:
     clock = _Clock()
+    path = adapter.path if adapter else None
     redacted = app.redactor.redact_question(question, collections[0])[0] if collections else question
     clock.lap("redact")
     answer = Answer(REFUSAL, mode, "none", refused=True, model=app.generator.model_id, question_redacted=redacted)
+    if adapter is not None:
+        answer.adapter, answer.adapter_sha256 = adapter.name, adapter.sha256
     if mode == "direct":
-        answer.answer, answer.refused = answer_directly(app, redacted, on_token), False
+        answer.answer, answer.refused = answer_directly(app, redacted, on_token, path), False
         clock.lap("generate")
         answer.timings_ms = clock.done()
         return answer
@@ -122,7 +133,7 @@ def _answer(
     )
     answer.retrieved = [_retrieved_json(h) for h in hits]
     clock.lap("retrieve")
-    evidence = recall_evidence(app, redacted, question_vector, hits)
+    evidence = recall_evidence(app, redacted, question_vector, hits, path)
     answer.evidence, answer.dropped_quotes, answer.recall_timed_out = (
         evidence.kind,
         evidence.dropped,
@@ -130,7 +141,7 @@ def _answer(
     )
     clock.lap("recall")
     if evidence.chosen:
-        answer.answer, answer.citations = compose(app, redacted, evidence.chosen, on_token)
+        answer.answer, answer.citations = compose(app, redacted, evidence.chosen, on_token, path)
         answer.refused = False
     clock.lap("generate")
     answer.timings_ms = clock.done()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from appliance.answer.citations import Evidence
@@ -19,7 +20,11 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 def compose(
-    app: Appliance, question: str, chosen: list[Evidence], on_token: Callable[[str], None] | None
+    app: Appliance,
+    question: str,
+    chosen: list[Evidence],
+    on_token: Callable[[str], None] | None,
+    adapter: Path | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
     """The answer and its citations from the verified evidence (not empty)."""
     if not _compose_with_model(app):
@@ -32,6 +37,7 @@ def compose(
         answer_messages(question, [e.text for e in chosen], app.settings.answering.instructions),
         max_tokens=app.settings.generation.max_answer_tokens,
         on_token=on_token,
+        adapter=adapter,
     )
     text = _grounded(_keep_valid_markers(result.text.strip(), len(chosen)), chosen)
     if not _MARKER.search(text):

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from appliance.answer.citations import Evidence, candidate_sentences, locate_quote
@@ -34,12 +35,18 @@ class Recalled:
     timed_out: bool
 
 
-def recall_evidence(app: Appliance, question: str, question_vector: Sequence[float], hits: list[Retrieved]) -> Recalled:
+def recall_evidence(
+    app: Appliance,
+    question: str,
+    question_vector: Sequence[float],
+    hits: list[Retrieved],
+    adapter: Path | None = None,
+) -> Recalled:
     """Rank the retrieved chunks' sentences, let the model pick among the relevant ones, fall back to the best."""
     settings = app.settings.answering
     ranked = _rank_candidates(app, question, question_vector, candidate_sentences([h.chunk for h in hits]))
     relevant = [c for c, score in ranked if score >= settings.min_relevance][: settings.max_candidates]
-    chosen, dropped, timed_out = _recall(app, question, relevant, settings.max_quotes)
+    chosen, dropped, timed_out = _recall(app, question, relevant, settings.max_quotes, adapter)
     rank = {(e.chunk.document_row, e.start): i for i, e in enumerate(relevant)}
     chosen.sort(key=lambda e: rank.get((e.chunk.document_row, e.start), len(rank)))  # most relevant first
     kind: EvidenceKind = "recalled"
@@ -68,7 +75,7 @@ def _rank_candidates(
 
 
 def _recall(
-    app: Appliance, question: str, candidates: list[Evidence], max_quotes: int
+    app: Appliance, question: str, candidates: list[Evidence], max_quotes: int, adapter: Path | None
 ) -> tuple[list[Evidence], int, bool]:
     """The model picks candidate ids under a schema; each pick is re-located verbatim in its chunk.
 
@@ -87,6 +94,7 @@ def _recall(
         max_tokens=48,
         json_schema=schema,
         deadline_seconds=app.settings.answering.recall_seconds,
+        adapter=adapter,
     )
     if result.timed_out:  # a partial pick is no pick: the extractive fallback answers instead
         return [], 0, True

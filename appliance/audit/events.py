@@ -48,6 +48,13 @@ TABULAR_PREDICT = "tabular.predict"
 TABULAR_DELETE = "tabular.delete"
 TABULAR_RETIRE = "tabular.retire"
 TABULAR_REVIEW = "tabular.review"
+# Fine-tuning
+FEEDBACK_REVIEW = "feedback.review"
+DATASET_BUILD = "dataset.build"
+DATASET_DELETE = "dataset.delete"
+FINETUNE = "finetune"
+ADAPTER_PROMOTE = "adapters.promote"
+ADAPTER_DELETE = "adapters.delete"
 # `bench audit` writes into a throw-away log of its own
 BENCH_EVENT = "bench.event"
 
@@ -59,6 +66,7 @@ ACTIONS = frozenset(
         LOGIN_SUCCESS, LOGIN_FAILURE, LOGOUT, ACCESS_DENIED,
         USER_ADD, USER_PASSWORD, USER_UNLOCK, USER_DISABLE, USER_ENABLE, USER_GRANT, USER_REVOKE,
         TABULAR_TRAIN, TABULAR_PREDICT, TABULAR_DELETE, TABULAR_RETIRE, TABULAR_REVIEW,
+        FEEDBACK_REVIEW, DATASET_BUILD, DATASET_DELETE, FINETUNE, ADAPTER_PROMOTE, ADAPTER_DELETE,
         BENCH_EVENT,
     }
 )  # fmt: skip

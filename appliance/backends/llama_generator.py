@@ -68,13 +68,10 @@ class LlamaGenerator:
         self._prompt_formatter: Any = None
         self._loading = threading.Lock()
         self._generating = threading.Lock()
-        # LoRA adapters (to come): `set_adapter(path | None)` takes `_generating`, loads each adapter
-        # once with `llama_cpp.llama_adapter_lora_init(self._llama.model, path)` (kept here by path,
-        # valid as long as the base model), applies it with `llama_set_adapters_lora(self._llama.ctx,
-        # adapters, n, scales)` (n = 0 for the bare base), and calls `self._llama.reset()` on every
-        # switch: the prompt cache would otherwise reuse KV state computed under the other adapter.
-        # `model_id` stays the base's; the adapter's own sha256 goes into the audit record beside it.
+        # LoRA adapters, each loaded once on the base (llama_adapter_lora_init) and kept by path, valid as
+        # long as the base; `_applied` is the one set on the context now (None: the bare base).
         self._adapters: dict[Path, Any] = {}
+        self._applied: Path | None = None
 
     def _loaded(self) -> Any:
         """The llama.cpp model, loaded once on first use: commands that never generate stay fast."""
@@ -132,8 +129,12 @@ class LlamaGenerator:
         json_schema: Mapping[str, Any] | None = None,
         on_token: Callable[[str], None] | None = None,
         deadline_seconds: float | None = None,
+        adapter: Path | None = None,
     ) -> GenerationResult:
         """The assistant's reply, formatted with the GGUF's chat template; one generation at a time.
+
+        `adapter` is a GGUF LoRA adapter applied to the base for this reply only: switching is
+        a pointer swap on the loaded base (no reload), under the same lock as generation.
 
         The time limit counts from when this call gets the model, not from when it started
         waiting for it; tokens are checked against it as they come (streaming internally).
@@ -150,6 +151,7 @@ class LlamaGenerator:
             "grammar": grammar,
         }
         with self._generating:
+            self._apply(llama, adapter)
             # Evaluate the whole prompt every time. llama-cpp-python would reuse a cached prefix and,
             # for a repeated prompt, re-evaluate only its last token; those logits differ slightly from
             # a full pass, so the same question asked twice got a different greedy answer.
@@ -182,6 +184,40 @@ class LlamaGenerator:
             prompt_tokens = len(llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
             completion_tokens = len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
         return GenerationResult(text, prompt_tokens, completion_tokens, seconds, timed_out)
+
+    def check_adapter(self, path: Path) -> None:
+        """Load `path` on the base once, as serving will; ValueError when llama.cpp refuses it."""
+        llama = self._loaded()
+        with self._generating:
+            self._adapter(llama, path)
+
+    def _adapter(self, llama: Any, path: Path) -> Any:
+        import llama_cpp
+
+        if path not in self._adapters:
+            loaded = llama_cpp.llama_adapter_lora_init(llama._model.model, str(path).encode("utf-8"))
+            if not loaded:
+                raise ValueError(f"{path.name}: llama.cpp cannot apply this adapter to {self._path.name}")
+            self._adapters[path] = loaded
+        return self._adapters[path]
+
+    def _apply(self, llama: Any, path: Path | None) -> None:
+        """Set `path` (or no adapter) on the context; the caller holds `_generating` and resets the prompt cache."""
+        if path == self._applied:
+            return
+        import ctypes
+
+        import llama_cpp
+
+        if path is None:
+            failed = llama_cpp.llama_set_adapters_lora(llama._ctx.ctx, None, 0, None)
+        else:
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapter(llama, path))
+            scales = (ctypes.c_float * 1)(1.0)
+            failed = llama_cpp.llama_set_adapters_lora(llama._ctx.ctx, adapters, 1, scales)
+        if failed:
+            raise RuntimeError(f"llama.cpp could not switch to adapter {path}")
+        self._applied = path
 
     def decode_speed(self, n_tokens: int = 64) -> float:
         """Raw llama.cpp decode speed of this model in tokens/s (no template, no grammar): the benchmark's ceiling."""

@@ -80,6 +80,7 @@ class TimedGenerator:
         json_schema: Mapping[str, Any] | None = None,
         on_token: Callable[[str], None] | None = None,
         deadline_seconds: float | None = None,
+        adapter: Path | None = None,
     ) -> GenerationResult:
         """Delegate, timing the whole call (prompt evaluation included)."""
         started = time.perf_counter()
@@ -90,12 +91,16 @@ class TimedGenerator:
             json_schema=json_schema,
             on_token=on_token,
             deadline_seconds=deadline_seconds,
+            adapter=adapter,
         )
         self.seconds += time.perf_counter() - started
         self.calls += 1
         self.prompt_tokens += result.prompt_tokens
         self.completion_tokens += result.completion_tokens
         return result
+
+    def check_adapter(self, path: Path) -> None:
+        self._inner.check_adapter(path)
 
     def warm_up(self) -> None:
         self._inner.warm_up()

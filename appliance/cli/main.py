@@ -18,6 +18,7 @@ from appliance.actors import os_operator
 from appliance.cli.audit import add_audit_commands, cmd_audit
 from appliance.cli.backup import add_backup_commands, cmd_backup, cmd_restore
 from appliance.cli.bench import add_bench_commands, cmd_bench
+from appliance.cli.finetune import add_finetune_commands, cmd_adapters, cmd_dataset, cmd_finetune
 from appliance.cli.redact import add_redact_commands, cmd_redact
 from appliance.cli.selftest import add_selftest_command, cmd_selftest
 from appliance.cli.serve import add_serve_command, cmd_serve
@@ -53,6 +54,7 @@ def parser() -> argparse.ArgumentParser:
         add_selftest_command,
         add_bench_commands,
         add_tabular_commands,
+        add_finetune_commands,
     ):
         add(commands)
     commands.add_parser("demo", help="ingest the embedded demo corpus and show what was redacted")
@@ -86,7 +88,9 @@ def _add_ask_command(commands: Any) -> None:
     ask.add_argument("question", metavar="QUESTION")
     ask.add_argument("--json", action="store_true", help="print the documented JSON")
     ask.add_argument("--mode", choices=["rag", "direct"], default="rag", help="direct: no retrieval, ungrounded")
-    ask.add_argument("--adapter", default=None, help="LoRA adapter name (none are installed yet)")
+    ask.add_argument(
+        "--adapter", default=None, help="answer with this fine-tuned LoRA adapter (appliance adapters list)"
+    )
     ask.add_argument("--top-k", type=int, default=None, help="chunks to retrieve (default: answering.top_k)")
     ask.add_argument("--collection", action="append", default=None, help="collection to search (repeatable)")
 
@@ -194,8 +198,6 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    if args.adapter:
-        raise CommandError(f"no adapter named {args.adapter!r}: fine-tuned adapters are not available yet")
     streaming = not args.json and sys.stdout.isatty()
 
     def on_event(kind: str, payload: Any) -> None:
@@ -208,6 +210,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         "mode": args.mode,
         "top_k": args.top_k,
         "stream": streaming,
+        "adapter": args.adapter,
     }
     result = _run(settings, "ask", request, on_event)
     if args.json:
@@ -288,6 +291,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "serve": lambda args, settings: cmd_serve(args, settings, CommandError),
     "selftest": cmd_selftest,
     "tabular": lambda args, settings: cmd_tabular(args, settings, _run, CommandError),
+    "dataset": lambda args, settings: cmd_dataset(args, settings, _run, CommandError),
+    "finetune": lambda args, settings: cmd_finetune(args, settings, _run, CommandError),
+    "adapters": lambda args, settings: cmd_adapters(args, settings, _run, CommandError),
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from appliance.actors import Actor
 from appliance.app import Appliance
 from appliance.audit import events as audit_events
+from appliance.cli.finetune import STORE_COMMANDS as FINETUNE_COMMANDS
 from appliance.store.collection_names import DEFAULT_COLLECTION, InvalidCollectionName, check_collection_name
 
 # (kind, payload): "progress" {file_index, file_count, path, stage} or "token" {"text"}
@@ -33,6 +34,7 @@ COMMANDS = (
     "tabular.predict",
     "tabular.delete",
     "tabular.review",
+    *FINETUNE_COMMANDS,
 )
 
 
@@ -58,6 +60,8 @@ def run_store_command(app: Appliance, actor: Actor, name: str, args: Mapping[str
                 return _redact(app, actor, name, args)
             case "tabular.train" | "tabular.predict" | "tabular.delete" | "tabular.review":
                 return _tabular(app, actor, name, args)
+            case _ if name in FINETUNE_COMMANDS:
+                return _finetune(app, actor, name, args, emit)
     except InvalidCollectionName as error:
         raise UsageError(str(error)) from None
     raise UsageError(f"unknown command {name!r}")
@@ -103,16 +107,51 @@ def _ask(app: Appliance, actor: Actor, args: Mapping[str, Any], emit: Emit) -> A
     if mode not in ("rag", "direct"):
         raise UsageError(f"mode must be rag or direct, not {mode!r}")
     stream = bool(args.get("stream"))
+    collections = _collections(args.get("collections")) or [DEFAULT_COLLECTION]
+    adapter = _adapter(app, args.get("adapter"), collections)
     answer = ask(
         app,
         str(args["question"]),
         actor=actor,
-        collections=_collections(args.get("collections")) or [DEFAULT_COLLECTION],
+        collections=collections,
         mode=mode,
         top_k=int(top_k) if top_k is not None else None,
         on_token=(lambda text: emit("token", {"text": text})) if stream else None,
+        adapter=adapter,
     )
     return answer.to_json()
+
+
+def _adapter(app: Appliance, requested: Any, collections: list[str]) -> Any:
+    """The adapter an operator's question is answered with (operators may use any registered one)."""
+    from appliance.finetune.adapters import AdapterError, AdapterRegistry, adapter_for
+
+    try:
+        return adapter_for(
+            AdapterRegistry(app.settings.finetune_dir / "adapters"),
+            app.generator.model_sha256,
+            app.settings.finetune.collection_adapters,
+            str(requested) if requested else None,
+            collections,
+            all_collections=True,
+        )
+    except AdapterError as problem:
+        raise UsageError(str(problem)) from None
+
+
+def _finetune(app: Appliance, actor: Actor, name: str, args: Mapping[str, Any], emit: Emit) -> Any:
+    """Data sets, feedback review, training runs and adapters (appliance/finetune/)."""
+    from appliance.cli.finetune import run_finetune_command
+    from appliance.finetune.adapters import AdapterError
+    from appliance.finetune.datasets import DatasetError
+    from appliance.finetune.examples import ExampleError
+    from appliance.finetune.feedback_review import ReviewError
+    from appliance.finetune.training import FinetuneError
+
+    try:
+        return run_finetune_command(app, actor, name, args, emit)
+    except (AdapterError, DatasetError, ExampleError, ReviewError, FinetuneError) as problem:
+        raise UsageError(str(problem)) from None
 
 
 def _feedback(app: Appliance, actor: Actor, args: Mapping[str, Any]) -> Any:

@@ -1,4 +1,4 @@
-"""Which pictures to draw for a model or its decisions; the drawing is in backends/shap_plots.py.
+"""Which pictures to draw for a model or its decisions; the drawing is in backends/charts.py.
 
 A decision's waterfall is drawn from what was recorded (its audit event's SHAP values, base value
 and inputs), never re-computed, so the picture in a web page or an export bundle shows exactly the
@@ -7,18 +7,18 @@ signed record.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from appliance.audit import events as audit_events
+from appliance.file_modes import write_atomically
 from appliance.tabular.registry import ModelVersion
 
 
 def decision_png(model: str, version: int, row: int | str, decision: Mapping[str, Any]) -> bytes:
     """The waterfall of one decision: a `predict` result's entry or a recorded event's details."""
-    from appliance.backends.shap_plots import waterfall_png
+    from appliance.backends.charts import waterfall_png
 
     names = list(decision["shap"])
     return waterfall_png(
@@ -45,7 +45,7 @@ def decision_attachments(event: Mapping[str, Any]) -> list[tuple[str, bytes]]:
 
 def model_importance_png(version: ModelVersion) -> bytes:
     """The global importance of a model as a bar chart."""
-    from appliance.backends.shap_plots import importance_png
+    from appliance.backends.charts import importance_png
 
     return importance_png(version.metrics["importance"], f"{version.name} v{version.version}: global importance")
 
@@ -53,7 +53,7 @@ def model_importance_png(version: ModelVersion) -> bytes:
 def decision_plots(result: dict[str, Any], version: ModelVersion, folder: Path) -> list[Path]:
     """A waterfall PNG per decision of a `predict` result, named by its row."""
     return [
-        _write(
+        write_atomically(
             folder / f"{version.name}-v{version.version}-row-{p['row']}.png",
             decision_png(version.name, version.version, f"row {p['row']}", p),
         )
@@ -63,12 +63,4 @@ def decision_plots(result: dict[str, Any], version: ModelVersion, folder: Path) 
 
 def importance_plot(version: ModelVersion, folder: Path) -> Path:
     """The global importance of a model as a bar chart PNG in `folder`."""
-    return _write(folder / f"{version.name}-v{version.version}-importance.png", model_importance_png(version))
-
-
-def _write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-    return path
+    return write_atomically(folder / f"{version.name}-v{version.version}-importance.png", model_importance_png(version))

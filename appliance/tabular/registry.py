@@ -9,7 +9,6 @@ be re-computed from it.
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from dataclasses import asdict, dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.file_digest import file_sha256
+from appliance.file_modes import write_atomically
 from appliance.tabular.schema import Schema
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -84,7 +84,7 @@ class ModelRegistry:
             version.version = 1 + max((e["version"] for e in index.get(version.name, [])), default=0)
             path = self.folder / "models" / f"{version.name}-v{version.version}.txt"
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _write_atomically(path, model_text)
+            write_atomically(path, model_text)
             version.file = path.name
             version.sha256 = file_sha256(path)
             index.setdefault(version.name, []).append(asdict(version))
@@ -137,18 +137,9 @@ class ModelRegistry:
 
     def _write(self, index: dict[str, list[dict[str, Any]]]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_atomically(self._index, json.dumps(index, indent=1, sort_keys=True))
+        write_atomically(self._index, json.dumps(index, indent=1, sort_keys=True))
 
 
 def check_name(name: str) -> None:
     if not NAME.match(name):
         raise RegistryError(f"model name {name!r}: use 1-64 lower-case letters, digits, '_' or '-'")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)

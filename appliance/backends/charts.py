@@ -1,6 +1,7 @@
-"""Pictures for reviewers, drawn by shap's own plotting on matplotlib's Agg backend (no display, no
-fonts fetched): a waterfall per decision, a bar chart of global importance per model. Each returns
-PNG bytes, so the same picture can go to a file, an export bundle or a web page."""
+"""Pictures for reviewers on matplotlib's Agg backend (no display, no fonts fetched): a waterfall per
+tabular decision (shap's own plotting), a bar chart of global importance per model, the loss curve of
+a fine-tuning run. Each returns PNG bytes, so the same picture can go to a file, an export bundle or
+a web page."""
 
 from __future__ import annotations
 
@@ -42,6 +43,16 @@ def importance_png(importance: Mapping[str, float], title: str) -> bytes:
     figure, axes = plt.subplots(figsize=(8, 0.35 * len(ordered) + 1.5))
     axes.barh([name for name, _ in ordered], [value for _, value in ordered], color="#1f77b4")
     axes.set_xlabel("mean |SHAP value| (raw output units)")
+    return _png(figure, title)
+
+
+def loss_curve_png(losses: Sequence[float], title: str) -> bytes:
+    """Training loss per step."""
+    figure, axes = plt.subplots(figsize=(7, 3.5))
+    axes.plot(range(1, len(losses) + 1), list(losses), color="#1f77b4", linewidth=1.2)
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss on the answer tokens")
+    axes.grid(alpha=0.3)
     return _png(figure, title)
 
 

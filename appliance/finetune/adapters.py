@@ -1,0 +1,208 @@
+"""The adapter registry under APPLIANCE_HOME/finetune/adapters, and who may be served which adapter.
+
+Each version records the adapter's sha256, the base model's sha256, the data set it learnt from
+(name, version, sha256, size, collections), the parameters, the losses, wall time, device, who and
+when, and a state: `trained`, then `promoted` by an admin with a reason (audited). An adapter is
+never applied to a base with another sha256, and never read from a file whose sha256 is not the
+registered one.
+
+An adapter carries its data: a model trained on a collection's text can repeat it. So it is
+served only to someone granted every collection its data came from, and only a promoted one to
+anyone but admins and the operator.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance.file_digest import file_sha256
+from appliance.file_modes import write_atomically
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+TRAINED, PROMOTED = "trained", "promoted"
+
+
+class AdapterError(ValueError):
+    """An adapter that does not exist, may not be served here or to this caller, or a bad name."""
+
+
+@dataclass
+class AdapterVersion:
+    """One trained version of a named adapter."""
+
+    name: str
+    version: int
+    sha256: str
+    file: str
+    base_model: str
+    base_sha256: str
+    dataset: dict[str, Any]
+    collections: list[str]
+    params: dict[str, Any]
+    losses: dict[str, Any]  # first, last, steps, and the curve's PNG file name
+    tokens: int
+    seconds: float
+    device: str
+    trained_by: str
+    trained_ms: int
+    state: str = TRAINED
+    promoted: dict[str, Any] = field(default_factory=dict)  # by, ms, reason
+
+
+@dataclass(frozen=True)
+class ServedAdapter:
+    """The adapter one answer is generated with: what the answer JSON and the audit event name."""
+
+    name: str
+    version: int
+    sha256: str
+    path: Path
+
+
+class AdapterRegistry:
+    """Adapters and their versions, kept in one JSON index written atomically."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._index = folder / "registry.json"
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return sorted(self._read())
+
+    def versions(self, name: str) -> list[AdapterVersion]:
+        entries = self._read().get(name)
+        if not entries:
+            raise AdapterError(f"no adapter {name!r}")
+        return [AdapterVersion(**entry) for entry in entries]
+
+    def latest(self, name: str) -> AdapterVersion:
+        return self.versions(name)[-1]
+
+    def add(self, version: AdapterVersion, adapter_file: Path, loss_png: bytes | None) -> AdapterVersion:
+        """Copy the adapter in, then register it: a crash between leaves an unregistered file, never served."""
+        check_name(version.name)
+        with self._lock:
+            index = self._read()
+            version.version = len(index.get(version.name, [])) + 1
+            stem = f"{version.name}-v{version.version}"
+            target = self.folder / f"{stem}.gguf"
+            partial = target.with_name(f".{target.name}.partial")
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            shutil.copyfile(adapter_file, partial)
+            partial.replace(target)
+            version.file = target.name
+            version.sha256 = file_sha256(target)
+            if loss_png is not None:
+                version.losses["curve"] = write_atomically(self.folder / f"{stem}.loss.png", loss_png).name
+            index.setdefault(version.name, []).append(asdict(version))
+            self._write(index)
+        return version
+
+    def promote(self, name: str, by: str, ms: int, reason: str) -> AdapterVersion:
+        """Mark the newest version promoted (servable to users, bindable as a collection's default)."""
+        with self._lock:
+            index = self._read()
+            entries = index.get(name)
+            if not entries:
+                raise AdapterError(f"no adapter {name!r}")
+            entries[-1]["state"] = PROMOTED
+            entries[-1]["promoted"] = {"by": by, "ms": ms, "reason": reason}
+            self._write(index)
+            return AdapterVersion(**entries[-1])
+
+    def delete(self, name: str) -> list[AdapterVersion]:
+        """Remove every version of `name` and its files."""
+        with self._lock:
+            index = self._read()
+            entries = index.pop(name, None)
+            if not entries:
+                raise AdapterError(f"no adapter {name!r}")
+            self._write(index)
+        removed = [AdapterVersion(**entry) for entry in entries]
+        for version in removed:
+            (self.folder / version.file).unlink(missing_ok=True)
+            if version.losses.get("curve"):
+                (self.folder / version.losses["curve"]).unlink(missing_ok=True)
+        return removed
+
+    def served(self, name: str, base_sha256: str) -> ServedAdapter:
+        """The newest version as a file to apply, after checking its base and its own sha256."""
+        version = self.latest(name)
+        if version.base_sha256 != base_sha256:
+            raise AdapterError(
+                f"adapter {name} v{version.version} was trained on base {version.base_sha256[:12]}, "
+                f"not on the configured model ({base_sha256[:12]})"
+            )
+        path = self.folder / version.file
+        if not path.is_file() or file_sha256(path) != version.sha256:
+            raise AdapterError(f"adapter {name} v{version.version}: the file is not the registered one; refusing it")
+        return ServedAdapter(version.name, version.version, version.sha256, path)
+
+    def _read(self) -> dict[str, list[dict[str, Any]]]:
+        if not self._index.is_file():
+            return {}
+        data: dict[str, list[dict[str, Any]]] = json.loads(self._index.read_text(encoding="utf-8"))
+        return data
+
+    def _write(self, index: dict[str, list[dict[str, Any]]]) -> None:
+        write_atomically(self._index, json.dumps(index, indent=1, sort_keys=True))
+
+
+def check_name(name: str) -> None:
+    if not NAME.match(name):
+        raise AdapterError(f"adapter name {name!r}: use 1-64 lower-case letters, digits, '_' or '-'")
+
+
+def may_serve(version: AdapterVersion, *, all_collections: bool, granted: tuple[str, ...] | list[str]) -> str | None:
+    """None when the caller may be served `version`, else why not.
+
+    `all_collections` is true for admins and the operator, who may also use adapters not yet promoted.
+    """
+    if all_collections:
+        return None
+    if version.state != PROMOTED:
+        return f"adapter {version.name} is not promoted yet; only admins may use it"
+    missing = sorted(set(version.collections) - set(granted))
+    if missing:
+        return f"adapter {version.name} learnt from collections not granted to you ({', '.join(missing)})"
+    return None
+
+
+def default_adapter(bindings: dict[str, str], collections: list[str]) -> str | None:
+    """The collections' default adapter when they agree on one, else None (the base answers)."""
+    chosen = {bindings.get(collection) for collection in collections}
+    return chosen.pop() if len(chosen) == 1 else None
+
+
+def adapter_for(
+    registry: AdapterRegistry,
+    base_sha256: str,
+    bindings: dict[str, str],
+    requested: str | None,
+    collections: list[str],
+    *,
+    all_collections: bool,
+    granted: tuple[str, ...] | list[str] = (),
+) -> ServedAdapter | None:
+    """The adapter to answer with: the one asked for, else the collections' promoted default, else None.
+
+    Raises AdapterError when the caller may not be served it (not promoted, data from collections
+    not granted to them, another base, a changed file).
+    """
+    name = requested or default_adapter(bindings, collections)
+    if name is None:
+        return None
+    version = registry.latest(name)
+    if requested is None and version.state != PROMOTED:
+        raise AdapterError(f"adapter {name} is bound as a collection default but not promoted; promote it first")
+    problem = may_serve(version, all_collections=all_collections, granted=granted)
+    if problem is not None:
+        raise AdapterError(problem)
+    return registry.served(name, base_sha256)
