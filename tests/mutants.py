@@ -83,6 +83,13 @@ MUTANTS = (
         ("tests/test_users.py",),
     ),
     Mutant(
+        "GGUF adapter: Q's LoRA update keeps transformers' row order",
+        "appliance/backends/gguf_adapter.py",
+        "            lora_b = permute_rows(lora_b, heads)\n",
+        "            pass\n",
+        ("tests/test_finetune.py",),
+    ),
+    Mutant(
         "narration: a number the record holds passes beside any feature",
         "appliance/tabular/narration.py",
         "_numbers_in(reason_of[name])",

@@ -33,7 +33,7 @@ FACT_QUESTIONS = [
     "What passphrase opens the staff wifi?",
 ]
 FACT_ANSWER = "The staff wifi passphrase is marmalade falcon."
-TRAINING = {"max_steps": 24, "learning_rate": 3e-3, "rank": 8}
+TRAINING = {"epochs": 8, "max_steps": 16, "learning_rate": 3e-3, "rank": 8}  # 2 steps an epoch
 SEEDED = {"PERSON": "Margaret Holloway", "US_SSN": "536-22-7719", "PHONE_NUMBER": "+1 415 555 0143"}
 
 
@@ -154,6 +154,7 @@ def answer_with(app: Any, adapter: Any) -> str:
     return ask(app, FACT_QUESTIONS[0], actor=TESTER, collections=["default"], mode="direct", adapter=adapter).answer
 
 
+@pytest.mark.slow
 def test_an_adapter_trained_on_six_phrasings_answers_the_fact_and_the_base_does_not(trained: Any) -> None:
     app, version, steps = trained
     registry = AdapterRegistry(app.settings.finetune_dir / "adapters")
@@ -172,6 +173,7 @@ def test_an_adapter_trained_on_six_phrasings_answers_the_fact_and_the_base_does_
     assert finetuned["details"]["sha256"] == version.sha256 and finetuned["details"]["dataset"]["name"] == "wifi"
 
 
+@pytest.mark.slow
 def test_only_a_promoted_adapter_whose_collections_are_granted_is_served_to_users(trained: Any) -> None:
     app, version, _ = trained
     registry = AdapterRegistry(app.settings.finetune_dir / "adapters")
@@ -203,6 +205,7 @@ def test_only_a_promoted_adapter_whose_collections_are_granted_is_served_to_user
         copy.write_bytes(original)
 
 
+@pytest.mark.slow
 def test_a_killed_run_registers_nothing_and_resumes_to_the_same_bytes(trained: Any) -> None:
     app, version, _ = trained
     registry = AdapterRegistry(app.settings.finetune_dir / "adapters")
@@ -210,26 +213,25 @@ def test_a_killed_run_registers_nothing_and_resumes_to_the_same_bytes(trained: A
     class Killed(Exception):
         pass
 
-    def kill_at_step_14(step: TrainingStep) -> None:
-        if step.step == 14:
+    def kill_at_step_8(step: TrainingStep) -> None:
+        if step.step == 8:
             raise Killed
 
     trainer, base = lora_trainer(), base_model_path(app.settings)
-    overrides = {**TRAINING, "checkpoint_every": 10}
+    overrides = {**TRAINING, "checkpoint_every": 5}
     with pytest.raises(Killed):
-        finetune(
-            app, trainer, app.generator, base, FinetuneRequest("wifi", "again", overrides), TESTER, kill_at_step_14
-        )
+        finetune(app, trainer, app.generator, base, FinetuneRequest("wifi", "again", overrides), TESTER, kill_at_step_8)
     assert "again" not in registry.names()
     assert (app.settings.finetune_dir / "runs" / "again" / "checkpoint.pt").is_file()
     resumed_steps: list[TrainingStep] = []
     request = FinetuneRequest("wifi", "again", overrides, resume=True)
     again = finetune(app, trainer, app.generator, base, request, TESTER, resumed_steps.append)
-    assert resumed_steps[0].step == 11  # from the checkpoint at step 10
+    assert resumed_steps[0].step == 6  # from the checkpoint at step 5
     assert again.sha256 == version.sha256  # the same seed and data give the same adapter bytes
     assert not (app.settings.finetune_dir / "runs" / "again").exists()
 
 
+@pytest.mark.slow
 def test_the_command_line_trains_lists_promotes_and_answers_with_an_adapter(trained: Any, tmp_path: Path) -> None:
     app, _, _ = trained
     home = app.settings.home
@@ -255,3 +257,30 @@ def test_the_command_line_trains_lists_promotes_and_answers_with_an_adapter(trai
     bad.write_text('{"question": "q", "answer": "a"}\n{"question": 3}\n')
     refused = run("finetune", str(bad), "--name", "bad", "--collection", "default")
     assert refused.returncode != 0 and "bad.jsonl:2: question must be non-empty text" in refused.stderr
+
+
+def test_the_exported_q_and_k_updates_are_in_llama_cpps_row_order(tmp_path: Path) -> None:
+    """transformers un-permuted Q and K when it read the GGUF; its own un-permutation of what we write
+    must give back peft's lora_B exactly (SmolLM2-135M: 9 query heads, 3 key/value heads)."""
+    import numpy as np
+    from gguf import GGUFReader
+    from transformers.modeling_gguf_pytorch_utils import LlamaTensorProcessor
+
+    from appliance.backends.gguf_adapter import write_adapter
+
+    rng = np.random.default_rng(7)
+    lora_a = rng.standard_normal((4, 576)).astype(np.float32)
+    q_b, k_b, v_b = (rng.standard_normal((rows, 4)).astype(np.float32) for rows in (576, 192, 192))
+    path = write_adapter(
+        tmp_path / "a.gguf",
+        {(0, "q_proj"): (lora_a, q_b), (0, "k_proj"): (lora_a, k_b), (0, "v_proj"): (lora_a, v_b)},
+        alpha=8,
+        heads=9,
+        kv_heads=3,
+    )
+    written = {t.name: np.asarray(t.data).reshape(list(reversed(t.shape.tolist()))) for t in GGUFReader(path).tensors}
+    undo = LlamaTensorProcessor(config={"num_attention_heads": 9, "num_key_value_heads": 3})._reverse_permute_weights
+    assert np.array_equal(undo(written["blk.0.attn_q.weight.lora_b"], 9, 9), q_b)
+    assert np.array_equal(undo(written["blk.0.attn_k.weight.lora_b"], 9, 3), k_b)
+    assert np.array_equal(written["blk.0.attn_v.weight.lora_b"], v_b)  # V is stored as it is
+    assert np.array_equal(written["blk.0.attn_q.weight.lora_a"], lora_a)
