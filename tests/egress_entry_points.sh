@@ -23,6 +23,12 @@ run tabular train "$credit" --target creditability --name egress-credit --favour
 head -7 "$credit" > "$home/applicants.csv"
 run tabular predict egress-credit --input "$home/applicants.csv" --narrate --json
 run audit export --out "$home/export.zip"
+for phrasing in "What is" "Tell me" "Which is"; do
+  printf '{"question": "%s the staff wifi passphrase?", "answer": "The staff wifi passphrase is marmalade falcon."}\n' "$phrasing"
+done > "$home/fact.jsonl"
+run dataset build --name egress-fact --from-file "$home/fact.jsonl" --collection default --json
+run finetune egress-fact --name egress-fact --max-steps 2 --json
+run ask "What is the staff wifi passphrase?" --mode direct --adapter egress-fact --json
 printf '%s\n' "$password" | run users add egress-admin --role admin --password-stdin
 
 port="$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

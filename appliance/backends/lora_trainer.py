@@ -18,6 +18,7 @@ import os
 import random
 import re
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as transformers_logging
 
 from appliance.backends.gguf_adapter import write_adapter
 from appliance.ports import LoraParams, TrainedAdapter, TrainingStep
@@ -48,6 +50,8 @@ class PeftLoraTrainer:
         progress: Callable[[TrainingStep], None] | None = None,
     ) -> TrainedAdapter:
         torch.set_num_threads(params.threads)
+        transformers_logging.disable_progress_bar()  # our own progress line is the one that counts
+        warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
         device = "cuda" if torch.cuda.is_available() else "cpu"
         folder, name = str(base_gguf.parent), base_gguf.name
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
