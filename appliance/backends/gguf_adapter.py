@@ -59,3 +59,23 @@ def write_adapter(
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def synthetic_adapter(base: Path, path: Path, *, rank: int, seed: int, scale: float = 0.01) -> Path:
+    """A LoRA adapter of small random weights on q_proj and v_proj of every layer of `base`: as large
+    and as costly to apply as a trained one, for measuring switching and memory (`bench adapters`)."""
+    fields = gguf.GGUFReader(base).fields
+    layers, width = int(fields["llama.block_count"].contents()), int(fields["llama.embedding_length"].contents())
+    heads, kv_heads = (
+        int(fields["llama.attention.head_count"].contents()),
+        int(fields["llama.attention.head_count_kv"].contents()),
+    )
+    kv_width = width // heads * kv_heads
+    rng = np.random.default_rng(seed)
+    pairs = {}
+    for layer in range(layers):
+        for module, rows in (("q_proj", width), ("v_proj", kv_width)):
+            lora_a = (rng.standard_normal((rank, width)) * scale).astype(np.float32)
+            lora_b = (rng.standard_normal((rows, rank)) * scale).astype(np.float32)
+            pairs[(layer, module)] = (lora_a, lora_b)
+    return write_adapter(path, pairs, alpha=rank, heads=heads, kv_heads=kv_heads)

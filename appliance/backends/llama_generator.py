@@ -48,6 +48,23 @@ def schema_grammar(schema: Mapping[str, Any]) -> Any:
         raise ValueError(f"json_schema cannot be enforced by llama.cpp: {error}") from error
 
 
+def separately_loaded(path: Path, adapter: Path, settings: GenerationSettings, threads: int) -> Any:
+    """The naive way to serve an adapter: a whole model of its own with `lora_path` (which also turns
+    mmap off). `bench adapters` compares switching on one base against this."""
+    from llama_cpp import Llama
+
+    return Llama(
+        model_path=str(path),
+        lora_path=str(adapter),
+        n_ctx=settings.context_size,
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_gpu_layers=settings.n_gpu_layers,
+        seed=settings.seed,
+        verbose=False,
+    )
+
+
 class LlamaGenerator:
     """Chat answers from one llama.cpp model and context, on the CPU unless layers are offloaded.
 

@@ -54,8 +54,7 @@ class PeftLoraTrainer:
         warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
         device = "cuda" if torch.cuda.is_available() else "cpu"
         folder, name = str(base_gguf.parent), base_gguf.name
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        base = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+        tokenizer, base = _load(folder, name)
         encoded = [encode(tokenizer, conversation, params.max_tokens) for conversation in conversations]
         encoded = [pair for pair in encoded if any(label != IGNORED for label in pair[1])]
         if not encoded:
@@ -116,6 +115,20 @@ class PeftLoraTrainer:
         )
         os.replace(partial, adapter)
         return TrainedAdapter(adapter, losses, total, tokens, time.perf_counter() - started, device, start)
+
+
+def _load(folder: str, name: str) -> tuple[Any, Any]:
+    """The tokenizer and the dequantised model, without transformers' own progress bar (tqdm)."""
+    saved = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        return tokenizer, AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    finally:
+        if saved is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = saved
 
 
 def encode(tokenizer: Any, conversation: Sequence[Mapping[str, str]], max_tokens: int) -> tuple[list[int], list[int]]:

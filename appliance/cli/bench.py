@@ -52,6 +52,13 @@ def add_bench_commands(commands: Any) -> None:
     tabular.add_argument("--rows", type=int, default=100_000, help="rows of the synthetic table")
     tabular.add_argument("--folds", type=int, default=5, help="cross-validation folds on German credit")
     tabular.add_argument("--json", action="store_true")
+    adapters = bench_commands.add_parser(
+        "adapters", help="LoRA adapters switched on one base vs a model per adapter; training time"
+    )
+    adapters.add_argument("--adapters", type=int, default=8, help="adapters loaded beside the base")
+    adapters.add_argument("--requests", type=int, default=16, help="answers per latency series")
+    adapters.add_argument("--train-examples", type=int, default=100, help="examples trained on (0: skip training)")
+    adapters.add_argument("--json", action="store_true")
     audit_speed = bench_commands.add_parser("audit", help="audit record() and verify speed vs naive baselines")
     audit_speed.add_argument("--events", type=int, default=100_000, help="events in the log that verify checks")
     audit_speed.add_argument("--json", action="store_true")
@@ -69,6 +76,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, error: type[Exceptio
         return _bench_retrieval(args, settings, error)
     if args.bench_command == "tabular":
         return _bench_tabular(args, settings, error)
+    if args.bench_command == "adapters":
+        return _bench_adapters(args, settings, error)
     if args.bench_command == "web":
         return cmd_bench_web(args, settings, error)
     if args.bench_command == "audit":
@@ -174,6 +183,18 @@ def _bench_tabular(args: argparse.Namespace, settings: Settings, error: type[Exc
         synthetic_rows=args.rows,
         folds=args.folds,
         progress=lambda line: print(line, file=sys.stderr),
+    )
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0
+
+
+def _bench_adapters(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
+    from appliance.bench.adapters import format_report, run_adapters_bench
+
+    if not 1 <= args.adapters <= 64 or args.requests < 2 or args.train_examples < 0:
+        raise error("--adapters must be 1 to 64, --requests at least 2, --train-examples 0 or more")
+    result = run_adapters_bench(
+        settings, adapters=args.adapters, requests=args.requests, train_examples=args.train_examples
     )
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0

@@ -24,6 +24,7 @@ from appliance.finetune.adapters import AdapterRegistry, AdapterVersion, check_n
 from appliance.finetune.datasets import Dataset, DatasetRegistry
 from appliance.finetune.examples import Example
 from appliance.ports import Generator, LoraParams, LoraTrainer, TrainingStep
+from appliance.settings import Settings
 
 
 class FinetuneError(ValueError):
@@ -38,9 +39,9 @@ class FinetuneRequest:
     resume: bool = False
 
 
-def params_for(app: Appliance, overrides: Mapping[str, Any]) -> LoraParams:
+def params_for_settings(settings: Settings, overrides: Mapping[str, Any]) -> LoraParams:
     """The settings' parameters with the command's overrides."""
-    ft = app.settings.finetune
+    ft = settings.finetune
     params = LoraParams(
         rank=ft.rank,
         alpha=ft.alpha,
@@ -52,7 +53,7 @@ def params_for(app: Appliance, overrides: Mapping[str, Any]) -> LoraParams:
         max_tokens=ft.max_tokens,
         checkpoint_every=ft.checkpoint_every,
         seed=ft.seed,
-        threads=app.settings.runtime.threads,
+        threads=settings.runtime.threads,
     )
     chosen = {k: v for k, v in overrides.items() if v is not None}
     unknown = set(chosen) - set(params.__dict__)
@@ -84,7 +85,7 @@ def finetune(
     adapters = AdapterRegistry(app.settings.finetune_dir / "adapters")
     dataset = datasets.latest(request.dataset)
     examples = datasets.examples(dataset)
-    params = params_for(app, request.overrides)
+    params = params_for_settings(app.settings, request.overrides)
     run_dir = app.settings.finetune_dir / "runs" / request.name
     if not request.resume:
         shutil.rmtree(run_dir, ignore_errors=True)
