@@ -61,9 +61,10 @@ def write_adapter(
     return path
 
 
-def synthetic_adapter(base: Path, path: Path, *, rank: int, seed: int, scale: float = 0.01) -> Path:
-    """A LoRA adapter of small random weights on q_proj and v_proj of every layer of `base`: as large
-    and as costly to apply as a trained one, for measuring switching and memory (`bench adapters`)."""
+def synthetic_adapter(base: Path, path: Path, *, rank: int, seed: int, scale: float = 1e-4) -> Path:
+    """A LoRA adapter of tiny random weights on q_proj and v_proj of every layer of `base`: as large and
+    as costly to apply as a trained one, yet too small to change the answer, so that timings compare
+    answers of the same length (`bench adapters`)."""
     fields = gguf.GGUFReader(base).fields
     layers, width = int(fields["llama.block_count"].contents()), int(fields["llama.embedding_length"].contents())
     heads, kv_heads = (

@@ -11,7 +11,9 @@ and ends with the same bytes as one that never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import math
 import os
@@ -118,17 +120,11 @@ class PeftLoraTrainer:
 
 
 def _load(folder: str, name: str) -> tuple[Any, Any]:
-    """The tokenizer and the dequantised model, without transformers' own progress bar (tqdm)."""
-    saved = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
-    try:
+    """The tokenizer and the dequantised model. transformers draws its own tqdm bar for the
+    dequantisation whatever its settings say; it goes to a buffer (errors still raise)."""
+    with contextlib.redirect_stderr(io.StringIO()):
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         return tokenizer, AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-    finally:
-        if saved is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = saved
 
 
 def encode(tokenizer: Any, conversation: Sequence[Mapping[str, str]], max_tokens: int) -> tuple[list[int], list[int]]:

@@ -7,8 +7,9 @@ Side by side in one run, on the configured GGUF (the embedded 135M model by defa
 - throughput of a stream alternating among 4 adapters against the same stream on one;
 - training wall time per 100 examples (the peft trainer, one epoch), on the device torch sees.
 
-The switching and memory figures use adapters of small random weights (q_proj and v_proj of every
-layer, rank 8), as large and as costly to apply as trained ones; the training figure trains for real.
+The switching and memory figures use adapters of tiny random weights (q_proj and v_proj of every
+layer, rank 8): as large and as costly to apply as trained ones, too small to change the answer, so
+every series times answers of the same length (the report says so). The training figure trains for real.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from appliance.bench.stats import percentile
 from appliance.settings import Settings
 
-PROMPT = [{"role": "user", "content": "Name one colour."}]
+PROMPT = [{"role": "user", "content": "Tell a long story about a lighthouse keeper and his dog."}]
 
 
 def resident_mb() -> float:
@@ -63,9 +64,12 @@ def run_adapters_bench(
             if count in (1, 4, 8):
                 memory["shared"][count] = round(resident_mb() - before, 1)
 
+        lengths: set[int] = set()
+
         def answer(adapter: Path | None) -> float:
             started = time.perf_counter()
-            generator.chat(PROMPT, max_tokens=answer_tokens, temperature=0.0, adapter=adapter)
+            result = generator.chat(PROMPT, max_tokens=answer_tokens, temperature=0.0, adapter=adapter)
+            lengths.add(result.completion_tokens)
             return (time.perf_counter() - started) * 1000
 
         answer(files[0])  # the first answer pays for one-time setup
@@ -102,6 +106,7 @@ def run_adapters_bench(
         "model": base.name,
         "threads": threads,
         "answer_tokens": answer_tokens,
+        "answer_lengths": sorted(lengths),  # one length: every series timed the same work
         "switch": {
             "same_adapter_p50_ms": round(same_p50, 1),
             "same_adapter_p95_ms": round(percentile(same, 95), 1),
@@ -154,7 +159,8 @@ def format_report(result: dict[str, Any]) -> str:
     switch, memory, rate = result["switch"], result["memory_mb"], result["throughput"]
     share = switch["switch_cost_share"]
     lines = [
-        f"bench adapters: {result['model']}, {result['threads']} threads, answers of {result['answer_tokens']} tokens",
+        f"bench adapters: {result['model']}, {result['threads']} threads, answers of at most "
+        f"{result['answer_tokens']} tokens (lengths seen: {', '.join(map(str, result['answer_lengths']))})",
         "",
         "per answer                         p50 ms    p95 ms",
         f"  one adapter, no switch         {switch['same_adapter_p50_ms']:8.1f}  {switch['same_adapter_p95_ms']:8.1f}",
