@@ -52,7 +52,7 @@ for _ in range(240):
 else:
     sys.exit("serve did not start")
 with closing(sign_in(url, "egress-admin", sys.argv[2])) as client:
-    kind, payload = call(client, "ask", ["What is the hotel cap per night?", "rag", "default"])
+    kind, payload = call(client, "ask", ["What is the hotel cap per night?", "rag", "default", None])
     assert kind == "complete" and "180" in payload[0], (kind, payload)
 print("signed in and asked over HTTP")
 PY

@@ -83,6 +83,13 @@ MUTANTS = (
         ("tests/test_users.py",),
     ),
     Mutant(
+        "adapters: one not promoted is served to users",
+        "appliance/finetune/adapters.py",
+        "    if version.state != PROMOTED:\n        return",
+        "    if False:\n        return",
+        ("tests/test_ui_adapters.py",),
+    ),
+    Mutant(
         "GGUF adapter: Q's LoRA update keeps transformers' row order",
         "appliance/backends/gguf_adapter.py",
         "            lora_b = permute_rows(lora_b, heads)\n",

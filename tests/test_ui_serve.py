@@ -71,7 +71,7 @@ def test_serve_owns_the_store_and_the_cli_goes_through_its_control_socket(home: 
         )
         assert listed.returncode == 0 and "parking.txt" in listed.stdout, listed.stderr
         with closing(sign_in(url, "demo-admin", DEMO_PASSWORD)) as admin:
-            kind, payload = call(admin, "ask", ["When does the staff car park open?", "rag", "ops"])
+            kind, payload = call(admin, "ask", ["When does the staff car park open?", "rag", "ops", None])
             assert kind == "complete" and "06:30" in payload[0], payload
     finally:
         service.send_signal(signal.SIGTERM)  # what systemd sends

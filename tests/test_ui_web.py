@@ -122,7 +122,7 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_it(web: Web) -
 
 def test_each_role_is_checked_on_the_server_for_direct_api_calls(web: Web) -> None:
     with closing(sign_in(web.url, "aud", PASSWORD)) as auditor:
-        kind, payload = call(auditor, "ask", ["What is the hotel cap per night?", "rag", "finance"])
+        kind, payload = call(auditor, "ask", ["What is the hotel cap per night?", "rag", "finance", None])
         assert kind == "error" and "Not allowed" in str(payload)
         kind, _ = call(auditor, "delete", [web.hr_doc, "hr"])
         assert kind == "error"
@@ -147,7 +147,7 @@ def test_each_role_is_checked_on_the_server_for_direct_api_calls(web: Web) -> No
 
 def test_an_analyst_never_reaches_another_collection(web: Web) -> None:
     with closing(sign_in(web.url, "ana", PASSWORD)) as analyst:
-        kind, payload = call(analyst, "ask", ["What is the annual bonus pool?", "rag", "hr"])
+        kind, payload = call(analyst, "ask", ["What is the annual bonus pool?", "rag", "hr", None])
         assert kind == "error" and "hr" in str(payload)
         kind, payload = call(analyst, "open", [web.hr_doc, "hr"])
         assert kind == "error"
@@ -157,13 +157,13 @@ def test_an_analyst_never_reaches_another_collection(web: Web) -> None:
         assert kind == "complete"
         listed = str(payload)
         assert "travel_expense_policy.md" in listed and "handbook.txt" not in listed and "'hr'" not in listed
-        kind, payload = call(analyst, "ask", ["What is the annual bonus pool for 2026?", "rag", "finance"])
+        kind, payload = call(analyst, "ask", ["What is the annual bonus pool for 2026?", "rag", "finance", None])
         assert kind == "complete" and "4.5 percent" not in str(payload)
 
 
 def test_a_direct_answer_streams_and_says_it_is_not_grounded(web: Web) -> None:
     with closing(sign_in(web.url, "ana", PASSWORD)) as analyst:
-        updates = stream(analyst, "ask", ["Say hello to the finance team.", "direct", "finance"])
+        updates = stream(analyst, "ask", ["Say hello to the finance team.", "direct", "finance", None])
     kinds = [kind for kind, _ in updates]
     assert kinds[-1] == "complete" and kinds.count("generating") >= 2, kinds
     final = updates[-1][1]

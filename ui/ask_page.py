@@ -1,4 +1,8 @@
-"""Ask: a question, the mode and a collection; a streamed answer; cited passages; feedback."""
+"""Ask: a question, the mode, a collection and optionally a fine-tuned adapter; a streamed answer; cited
+passages; feedback.
+
+The adapter list offers only what the caller may be served (promoted, every collection of its data
+granted; admins see every adapter); the handler checks again (appliance/finetune/adapters.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +14,12 @@ from typing import Any
 
 import gradio as gr
 
-from appliance.access.roles import Forbidden, Permission
+from appliance.access.roles import ALL_COLLECTIONS_ROLES, Forbidden, Permission
 from appliance.access.users import UserRecord
 from appliance.answer.answering import Answer, Mode, ask
 from appliance.answer.feedback import FeedbackError, submit_feedback
+from appliance.audit import events as audit_events
+from appliance.finetune.adapters import AdapterError, AdapterRegistry, adapter_for, may_serve
 from ui.citations_view import QUOTE, citation_segments
 from ui.context import WebContext
 from ui.guard import guarded
@@ -40,8 +46,45 @@ def note(answer: Answer) -> str:
     )
 
 
+def adapter_choices(ctx: WebContext, user: UserRecord) -> list[tuple[str, str]]:
+    """(label, name) of the adapters `user` may be served, after the base model ("")."""
+    registry = adapter_registry(ctx)
+    allowed = [
+        version
+        for version in (registry.latest(name) for name in registry.names())
+        if may_serve(version, all_collections=user.role in ALL_COLLECTIONS_ROLES, granted=user.collections) is None
+    ]
+    return [("base model (no adapter)", ""), *((f"{v.name} v{v.version} ({v.state})", v.name) for v in allowed)]
+
+
+def adapter_registry(ctx: WebContext) -> AdapterRegistry:
+    return AdapterRegistry(ctx.settings.finetune_dir / "adapters")
+
+
+def served_adapter(ctx: WebContext, user: UserRecord, requested: str | None, collections: list[str]) -> Any:
+    """The adapter this user's answer uses (asked for, or the collection's default); refusals are audited."""
+    try:
+        return adapter_for(
+            adapter_registry(ctx),
+            ctx.app.generator.model_sha256,
+            ctx.settings.finetune.collection_adapters,
+            requested or None,
+            collections,
+            all_collections=user.role in ALL_COLLECTIONS_ROLES,
+            granted=user.collections,
+        )
+    except AdapterError as problem:
+        ctx.app.audit.record(
+            user.actor,
+            audit_events.ACCESS_DENIED,
+            subject="adapter",
+            details={"adapter": requested or "", "collections": collections, "reason": str(problem)},
+        )
+        raise Forbidden(str(problem)) from None
+
+
 def stream_answer(
-    ctx: WebContext, user: UserRecord, question: str, collections: list[str], mode: Mode
+    ctx: WebContext, user: UserRecord, question: str, collections: list[str], mode: Mode, adapter: Any = None
 ) -> Iterator[str | Answer]:
     """The answer text as it grows, then the finished Answer (ask runs in a worker thread)."""
     pieces: queue.Queue[str | None] = queue.Queue()
@@ -56,6 +99,7 @@ def stream_answer(
                 collections=collections,
                 mode=mode,
                 on_token=pieces.put,
+                adapter=adapter,
             )
         except BaseException as error:  # noqa: BLE001 - handed to the handler's thread below
             outcome["error"] = error
@@ -92,6 +136,9 @@ def build(ctx: WebContext) -> Page:
                 collection = gr.Dropdown(
                     choices=[], label="Collection", allow_custom_value=True
                 )  # checked in authorize()
+                adapter = gr.Dropdown(
+                    choices=[], label="Adapter", allow_custom_value=True, elem_id="ask-adapter"
+                )  # checked in served_adapter()
         ask_button = gr.Button("Ask", variant="primary", elem_id="ask-button")
         answer_box = gr.Textbox(label="Answer", lines=5, interactive=False, elem_id="answer")
         answer_note = gr.Textbox(label="How this answer was made", interactive=False, elem_id="answer-note")
@@ -110,18 +157,21 @@ def build(ctx: WebContext) -> Page:
             feedback_note = gr.Textbox(label="Feedback", interactive=False, elem_id="feedback-note")
 
     @guarded
-    def on_ask(question: str, mode: str, collection: str, request: gr.Request) -> Iterator[Any]:
+    def on_ask(
+        question: str, mode: str, collection: str, adapter_name: str | None, request: gr.Request
+    ) -> Iterator[Any]:
         user, collections = ctx.authorize(request, Permission.ASK, [collection], scoped_to=True)
         if mode not in ("rag", "direct"):
             raise Forbidden(f"unknown mode {mode!r}")
         if not (question or "").strip():
             raise gr.Error("Type a question first.")
         chosen = collections[:1]
+        served = served_adapter(ctx, user, adapter_name, chosen)
         chosen_mode: Mode = "direct" if mode == "direct" else "rag"
         told = SHORTENED if len(question) > MAX_QUESTION_CHARS else ""
         with ctx.questions.hold(user.name):  # a few questions per user at a time, or TooManyQuestions
             yield "", told + "Waiting for the model…", [], gr.skip()
-            for item in stream_answer(ctx, user, question[:MAX_QUESTION_CHARS], chosen, chosen_mode):
+            for item in stream_answer(ctx, user, question[:MAX_QUESTION_CHARS], chosen, chosen_mode, served):
                 if isinstance(item, Answer):
                     segments = citation_segments(item.citations, item.retrieved)
                     yield item.answer, told + note(item), segments, {"seq": item.audit_seq, "collections": chosen}
@@ -152,7 +202,7 @@ def build(ctx: WebContext) -> Page:
 
     ask_event = dict(
         fn=on_ask,
-        inputs=[question, mode, collection],
+        inputs=[question, mode, collection, adapter],
         outputs=[answer_box, answer_note, citations, last_answer],
         api_name="ask",
         api_visibility="undocumented",
@@ -167,6 +217,9 @@ def build(ctx: WebContext) -> Page:
     )
 
     def load(user: UserRecord, collections: list[str]) -> list[Any]:
-        return [gr.Dropdown(choices=collections, value=collections[0] if collections else None)]
+        return [
+            gr.Dropdown(choices=collections, value=collections[0] if collections else None),
+            gr.Dropdown(choices=adapter_choices(ctx, user), value=""),
+        ]
 
-    return Page(tab=tab, permission=Permission.ASK, outputs=[collection], load=load)
+    return Page(tab=tab, permission=Permission.ASK, outputs=[collection, adapter], load=load)

@@ -51,7 +51,7 @@ def _session_run(url: str, user: str, questions: Sequence[str]) -> dict[str, Any
     with closing(sign_in(url, user, BENCH_PASSWORD)) as client:
         for question in questions:
             started = time.perf_counter()
-            kind, payload = call(client, "ask", [question, "rag", COLLECTION])
+            kind, payload = call(client, "ask", [question, "rag", COLLECTION, None])
             elapsed = time.perf_counter() - started
             if kind == "complete" and payload and "audit event" in str(payload[1]):
                 latencies.append(elapsed)

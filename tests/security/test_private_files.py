@@ -111,7 +111,7 @@ def test_a_served_home_is_owner_only_and_reaches_nothing_outside(shared_parent: 
         ingest = cli_from_a_shell(home, "ingest", str(note), "--collection", "ops", "--json")
         assert ingest.returncode == 0, ingest.stderr
         with closing(sign_in(url, "demo-admin", DEMO_PASSWORD)) as admin:
-            kind, payload = call(admin, "ask", ["When does the staff car park open?", "rag", "ops"])
+            kind, payload = call(admin, "ask", ["When does the staff car park open?", "rag", "ops", None])
             assert kind == "complete" and "06:30" in payload[0], payload
             # Finding 2's outside fetches, against the served process.
             for route in (

@@ -32,7 +32,7 @@ def test_a_shortened_question_says_so(site: Served) -> None:
     question = "What is the hotel cap per night? " + "Please answer briefly. " * 400
     assert len(question) > 4000
     with closing(sign_in(site.url, "ana", PASSWORD)) as analyst:
-        kind, payload = call(analyst, "ask", [question, "rag", "finance"])
+        kind, payload = call(analyst, "ask", [question, "rag", "finance", None])
         assert kind == "complete", payload
         assert "shortened" in payload[1], payload[1]
         too_big = analyst.post("/app/gradio_api/call/ask", json={"data": ["x" * 1_000_000, "rag", "finance"]})
@@ -45,7 +45,7 @@ def test_one_user_cannot_fill_the_question_queue(site: Served) -> None:
     with closing(sign_in(site.url, "ben", PASSWORD)) as ben:
 
         def ask_one(n: int) -> None:
-            results.append(call(ben, "ask", [f"What is the hotel cap per night? ({n})", "rag", "finance"]))
+            results.append(call(ben, "ask", [f"What is the hotel cap per night? ({n})", "rag", "finance", None]))
 
         workers = [threading.Thread(target=ask_one, args=(n,)) for n in range(limit + 2)]
         for worker in workers:
@@ -58,7 +58,7 @@ def test_one_user_cannot_fill_the_question_queue(site: Served) -> None:
     assert len(answered) >= limit, results
     # Someone else is not affected by ben's queue.
     with closing(sign_in(site.url, "ana", PASSWORD)) as ana:
-        assert call(ana, "ask", ["What is the hotel cap per night?", "rag", "finance"])[0] == "complete"
+        assert call(ana, "ask", ["What is the hotel cap per night?", "rag", "finance", None])[0] == "complete"
 
 
 def test_the_evidence_step_has_a_time_limit(models: Any, tmp_path: Path) -> None:
