@@ -95,7 +95,7 @@ def test_everything_under_the_app_needs_a_session(web: Web) -> None:
         for path in ("/app/config", "/app/gradio_api/queue/data?session_hash=x"):
             assert anonymous.get(path).status_code == 401, path
         assert anonymous.get("/app/gradio_api/info").status_code == 404  # not a route the pages use
-        direct = anonymous.post("/app/gradio_api/call/ask", json={"data": ["hotel cap?", "rag", "finance"]})
+        direct = anonymous.post("/app/gradio_api/call/ask", json={"data": ["hotel cap?", "rag", "finance", None]})
         assert direct.status_code == 401
         assert anonymous.post("/app/gradio_api/upload", files={"files": ("a.txt", b"x")}).status_code == 401
         assert anonymous.get("/login").status_code == 200

@@ -92,7 +92,7 @@ def test_an_answer_stream_belongs_to_the_session_that_asked(site: Served) -> Non
     with closing(sign_in(site.url, "ana", PASSWORD)) as ana, closing(sign_in(site.url, "ben", PASSWORD)) as ben:
         # The call route: ben knows ana's event id.
         started = ana.post(
-            "/app/gradio_api/call/ask", json={"data": ["What is the hotel cap per night?", "rag", "finance"]}
+            "/app/gradio_api/call/ask", json={"data": ["What is the hotel cap per night?", "rag", "finance", None]}
         )
         assert started.status_code == 200
         event_id = started.json()["event_id"]
@@ -103,7 +103,7 @@ def test_an_answer_stream_belongs_to_the_session_that_asked(site: Served) -> Non
         # The queue route: ben knows ana's session hash.
         session_hash = uuid.uuid4().hex
         body = {
-            "data": ["What is the hotel cap per night?", "rag", "finance"],
+            "data": ["What is the hotel cap per night?", "rag", "finance", None],
             "fn_index": function_index(ana, "ask"),
             "session_hash": session_hash,
             "event_data": None,

@@ -35,7 +35,7 @@ def test_a_shortened_question_says_so(site: Served) -> None:
         kind, payload = call(analyst, "ask", [question, "rag", "finance", None])
         assert kind == "complete", payload
         assert "shortened" in payload[1], payload[1]
-        too_big = analyst.post("/app/gradio_api/call/ask", json={"data": ["x" * 1_000_000, "rag", "finance"]})
+        too_big = analyst.post("/app/gradio_api/call/ask", json={"data": ["x" * 1_000_000, "rag", "finance", None]})
         assert too_big.status_code == 413
 
 
@@ -145,7 +145,7 @@ def test_while_the_model_is_busy_one_question_waits_and_the_next_is_told_the_que
                 return real_chat(*args, **kwargs)
 
             generator.chat = chat  # the real model; only notes that a question reached it
-            question = ["What is the hotel cap per night?", "rag", "finance"]
+            question = ["What is the hotel cap per night?", "rag", "finance", None]
             results: dict[str, tuple[str, Any]] = {}
             with closing(sign_in(site.url, "ana", PASSWORD)) as ana, closing(sign_in(site.url, "ben", PASSWORD)) as ben:
                 with closing(sign_in(site.url, "cy", PASSWORD)) as cy:
