@@ -102,3 +102,71 @@ def test_browser_the_adapter_list_offers_only_what_the_user_may_use(browser: Any
         assert not v.failed, v.failed
     finally:
         v.close()
+
+
+# --- the admins' Adapters page: review, train with progress, cancel, promote ---------------------
+
+
+def test_only_admins_reach_the_adapters_page_handlers(web: Served) -> None:
+    with closing(sign_in(web.url, "ana", PASSWORD)) as ana:
+        for api_name, data in (
+            ("adapter_train", ["wifi", "mine", 2]),
+            ("adapter_cancel", []),
+            ("adapter_promote", ["fin-trained", "I like it"]),
+            ("feedback_accept", [1, "looks right"]),
+            ("dataset_build", ["mine"]),
+        ):
+            kind, message = call(ana, api_name, data)
+            assert kind == "error" and "may not adapters.manage" in str(message), (api_name, message)
+    assert AdapterRegistry(web.app.settings.finetune_dir / "adapters").latest("fin-trained").state == "trained"
+
+
+@pytest.mark.slow
+def test_an_admin_trains_with_progress_cancels_a_run_and_promotes(web: Served, tmp_path_factory: Any) -> None:
+    import json
+    import threading
+    import time
+
+    from appliance.finetune.datasets import DatasetRegistry, build
+    from tests.actors import TESTER
+    from ui.http_client import stream
+
+    app = web.app
+    source = tmp_path_factory.mktemp("wifi") / "fact.jsonl"
+    source.write_text(
+        "".join(json.dumps({"question": f"What is fact {i}?", "answer": f"Fact {i}."}) + "\n" for i in range(4))
+    )
+    build(
+        app,
+        DatasetRegistry(app.settings.finetune_dir / "datasets"),
+        "wifi",
+        actor=TESTER,
+        collection="finance",
+        from_file=source,
+    )
+    registry = AdapterRegistry(app.settings.finetune_dir / "adapters")
+    with closing(sign_in(web.url, "ada", PASSWORD)) as ada:
+        updates = stream(ada, "adapter_train", ["wifi", "wifi-web", 2])
+        assert updates[-1][0] == "complete", updates[-1]
+        statuses = [u[1][0] for u in updates if u[0] in ("generating", "complete")]
+        assert any(s.startswith("step 2/2, loss") for s in statuses), statuses
+        assert "Registered wifi-web v1" in statuses[-1] and 'class="loss-curve"' in updates[-1][1][1]
+        assert registry.latest("wifi-web").collections == ["finance"]
+        finished: list[Any] = []
+        runner = threading.Thread(
+            target=lambda: finished.extend(stream(ada, "adapter_train", ["wifi", "wifi-stop", 50]))
+        )
+        runner.start()
+        run_dir = app.settings.finetune_dir / "runs" / "wifi-stop"
+        deadline = time.monotonic() + 120
+        while not run_dir.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with closing(sign_in(web.url, "ada", PASSWORD)) as again:
+            assert call(again, "adapter_cancel", [])[0] == "complete"
+        runner.join(300)
+        assert finished[-1][0] == "complete" and finished[-1][1][0].startswith("Cancelled"), finished[-1]
+        assert "wifi-stop" not in registry.names()
+        kind, shown = call(ada, "adapter_promote", ["wifi-web", "answers checked by hand"])
+        assert kind == "complete" and "wifi-web v1 promoted" in shown[0]
+    [promoted] = web.events("adapters.promote", "user:ada")
+    assert promoted["details"]["reason"] == "answers checked by hand"

@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from appliance.access.rules import known_collections, usable_collections
-from ui import ask_page, audit_page, documents_page, models_page, settings_page
+from ui import adapters_page, ask_page, audit_page, documents_page, models_page, settings_page
 from ui.context import WebContext
 from ui.guard import guarded
 from ui.page import Page
@@ -33,6 +33,7 @@ def build_blocks(ctx: WebContext) -> gr.Blocks:
                 ask_page.build(ctx),
                 documents_page.build(ctx),
                 models_page.build(ctx),
+                adapters_page.build(ctx),
                 audit_page.build(ctx),
                 settings_page.build(ctx),
             ]

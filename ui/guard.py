@@ -15,6 +15,10 @@ from typing import Any
 from appliance.access.roles import Forbidden
 from appliance.answer.feedback import FeedbackError
 from appliance.audit.search import BadFilter
+from appliance.finetune.adapters import AdapterError
+from appliance.finetune.datasets import DatasetError
+from appliance.finetune.feedback_review import ReviewError as FeedbackReviewError
+from appliance.finetune.training import FinetuneError
 from appliance.store.collection_names import InvalidCollectionName
 from appliance.store.documents import DocumentNotFound
 from appliance.tabular.registry import RegistryError
@@ -34,6 +38,10 @@ EXPECTED = (
     ReviewError,
     SchemaError,
     TableError,
+    AdapterError,
+    DatasetError,
+    FeedbackReviewError,
+    FinetuneError,
 )
 
 

@@ -34,6 +34,7 @@ class Permission(StrEnum):
     VIEW_SETTINGS = "settings.view"
     USE_MODELS = "models.use"  # predict with, and see, the tabular models granted (users.py)
     TRAIN_MODELS = "models.train"  # train, retire and delete tabular models
+    MANAGE_ADAPTERS = "adapters.manage"  # review feedback, build data sets, train and promote adapters
 
 
 _AUDIT_READ = frozenset(

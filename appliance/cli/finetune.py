@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -197,7 +196,7 @@ def cmd_adapters(args: argparse.Namespace, settings: Settings, run: Any, error: 
 def run_finetune_command(app: Appliance, actor: Actor, name: str, args: Mapping[str, Any], emit: Any) -> Any:
     """The store side of these commands (in this process, or in the service behind the control socket)."""
     from appliance.build import base_model_path, lora_trainer
-    from appliance.finetune.adapters import AdapterError, AdapterRegistry
+    from appliance.finetune.adapters import AdapterRegistry, promote_adapter
     from appliance.finetune.datasets import DatasetRegistry, build
     from appliance.finetune.feedback_review import ACCEPT, REJECT, review_feedback
     from appliance.finetune.training import FinetuneRequest, finetune
@@ -239,17 +238,7 @@ def run_finetune_command(app: Appliance, actor: Actor, name: str, args: Mapping[
         version = finetune(app, lora_trainer(), app.generator, base_model_path(app.settings), request, actor, progress)
         return vars(version)
     if name == "adapters.promote":
-        reason = str(args.get("reason") or "").strip()
-        if not reason:
-            raise AdapterError("a promotion needs a reason")
-        version = adapters.promote(str(args["name"]), actor.name, int(time.time() * 1000), reason)
-        app.audit.record(
-            actor,
-            audit_events.ADAPTER_PROMOTE,
-            subject=version.name,
-            details={"version": version.version, "sha256": version.sha256, "reason": reason},
-        )
-        return vars(version)
+        return vars(promote_adapter(app, str(args["name"]), str(args.get("reason") or ""), actor))
     removed = adapters.delete(str(args["name"]))
     app.audit.record(
         actor,

@@ -17,10 +17,14 @@ import json
 import re
 import shutil
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.actors import Actor
+from appliance.app import Appliance
+from appliance.audit import events as audit_events
 from appliance.file_digest import file_sha256
 from appliance.file_modes import write_atomically
 
@@ -206,3 +210,18 @@ def adapter_for(
     if problem is not None:
         raise AdapterError(problem)
     return registry.served(name, base_sha256)
+
+
+def promote_adapter(app: Appliance, name: str, reason: str, actor: Actor) -> AdapterVersion:
+    """Promote the newest version of `name` (an admin's decision, with a reason), audited."""
+    if not reason.strip():
+        raise AdapterError("a promotion needs a reason")
+    registry = AdapterRegistry(app.settings.finetune_dir / "adapters")
+    version = registry.promote(name, actor.name, int(time.time() * 1000), reason.strip())
+    app.audit.record(
+        actor,
+        audit_events.ADAPTER_PROMOTE,
+        subject=version.name,
+        details={"version": version.version, "sha256": version.sha256, "reason": reason.strip()},
+    )
+    return version
