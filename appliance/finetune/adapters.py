@@ -13,12 +13,10 @@ anyone but admins and the operator.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from appliance.app import Appliance
 from appliance.audit import events as audit_events
 from appliance.file_digest import file_sha256
 from appliance.file_modes import write_atomically
+from appliance.versioned_index import VersionedIndex
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 TRAINED, PROMOTED = "trained", "promoted"
@@ -69,67 +68,44 @@ class ServedAdapter:
     path: Path
 
 
-class AdapterRegistry:
+class AdapterRegistry(VersionedIndex[AdapterVersion]):
     """Adapters and their versions, kept in one JSON index written atomically."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._index = folder / "registry.json"
-        self._lock = threading.Lock()
-
-    def names(self) -> list[str]:
-        return sorted(self._read())
-
-    def versions(self, name: str) -> list[AdapterVersion]:
-        entries = self._read().get(name)
-        if not entries:
-            raise AdapterError(f"no adapter {name!r}")
-        return [AdapterVersion(**entry) for entry in entries]
-
-    def latest(self, name: str) -> AdapterVersion:
-        return self.versions(name)[-1]
+    entry_type = AdapterVersion
+    noun = "adapter"
+    error = AdapterError
 
     def add(self, version: AdapterVersion, adapter_file: Path, loss_png: bytes | None) -> AdapterVersion:
         """Copy the adapter in, then register it: a crash between leaves an unregistered file, never served."""
         check_name(version.name)
-        with self._lock:
-            index = self._read()
-            version.version = len(index.get(version.name, [])) + 1
+
+        def make(number: int) -> AdapterVersion:
+            version.version = number
             stem = f"{version.name}-v{version.version}"
             target = self.folder / f"{stem}.gguf"
             partial = target.with_name(f".{target.name}.partial")
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             shutil.copyfile(adapter_file, partial)
             partial.replace(target)
-            version.file = target.name
-            version.sha256 = file_sha256(target)
+            version.file, version.sha256 = target.name, file_sha256(target)
             if loss_png is not None:
                 version.losses["curve"] = write_atomically(self.folder / f"{stem}.loss.png", loss_png).name
-            index.setdefault(version.name, []).append(asdict(version))
-            self._write(index)
-        return version
+            return version
+
+        return self._append(version.name, make)
 
     def promote(self, name: str, by: str, ms: int, reason: str) -> AdapterVersion:
         """Mark the newest version promoted (servable to users, bindable as a collection's default)."""
-        with self._lock:
-            index = self._read()
-            entries = index.get(name)
-            if not entries:
-                raise AdapterError(f"no adapter {name!r}")
+
+        def mark(entries: list[dict[str, Any]]) -> None:
             entries[-1]["state"] = PROMOTED
             entries[-1]["promoted"] = {"by": by, "ms": ms, "reason": reason}
-            self._write(index)
-            return AdapterVersion(**entries[-1])
+
+        return self._change(name, mark)[-1]
 
     def delete(self, name: str) -> list[AdapterVersion]:
         """Remove every version of `name` and its files."""
-        with self._lock:
-            index = self._read()
-            entries = index.pop(name, None)
-            if not entries:
-                raise AdapterError(f"no adapter {name!r}")
-            self._write(index)
-        removed = [AdapterVersion(**entry) for entry in entries]
+        removed = self._remove(name)
         for version in removed:
             (self.folder / version.file).unlink(missing_ok=True)
             if version.losses.get("curve"):
@@ -148,15 +124,6 @@ class AdapterRegistry:
         if not path.is_file() or file_sha256(path) != version.sha256:
             raise AdapterError(f"adapter {name} v{version.version}: the file is not the registered one; refusing it")
         return ServedAdapter(version.name, version.version, version.sha256, path)
-
-    def _read(self) -> dict[str, list[dict[str, Any]]]:
-        if not self._index.is_file():
-            return {}
-        data: dict[str, list[dict[str, Any]]] = json.loads(self._index.read_text(encoding="utf-8"))
-        return data
-
-    def _write(self, index: dict[str, list[dict[str, Any]]]) -> None:
-        write_atomically(self._index, json.dumps(index, indent=1, sort_keys=True))
 
 
 def check_name(name: str) -> None:

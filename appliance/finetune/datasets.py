@@ -13,10 +13,9 @@ import hashlib
 import json
 import random
 import re
-import threading
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from appliance.file_modes import write_atomically
 from appliance.finetune.examples import Example, ExampleError, read_jsonl, redacted
 from appliance.finetune.feedback_review import accepted_examples, feedback_items
 from appliance.store.collection_names import check_collection_name
+from appliance.versioned_index import VersionedIndex
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 TASKS = ("answer",)
@@ -59,25 +59,12 @@ class Dataset:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class DatasetRegistry:
+class DatasetRegistry(VersionedIndex[Dataset]):
     """Training sets and their versions, kept in one JSON index written atomically."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._index = folder / "registry.json"
-        self._lock = threading.Lock()
-
-    def names(self) -> list[str]:
-        return sorted(self._read())
-
-    def versions(self, name: str) -> list[Dataset]:
-        entries = self._read().get(name)
-        if not entries:
-            raise DatasetError(f"no data set {name!r}")
-        return [Dataset(**entry) for entry in entries]
-
-    def latest(self, name: str) -> Dataset:
-        return self.versions(name)[-1]
+    entry_type = Dataset
+    noun = "data set"
+    error = DatasetError
 
     def examples(self, dataset: Dataset, part: str = "train") -> list[Example]:
         """The examples of one part, after checking the files are the registered ones."""
@@ -89,37 +76,26 @@ class DatasetRegistry:
 
     def add(self, dataset: Dataset, train: list[Example], heldout: list[Example]) -> Dataset:
         """Write both parts, then register them (a crash between leaves unregistered files, never used)."""
-        with self._lock:
-            index = self._read()
-            dataset.version = len(index.get(dataset.name, [])) + 1
+
+        def make(number: int) -> Dataset:
+            dataset.version = number
             stem = f"{dataset.name}-v{dataset.version}"
             train_path = write_atomically(self.folder / f"{stem}.train.jsonl", _jsonl(train))
             heldout_path = write_atomically(self.folder / f"{stem}.heldout.jsonl", _jsonl(heldout))
             dataset.train_file, dataset.heldout_file = train_path.name, heldout_path.name
             dataset.sha256 = _pair_sha256(train_path, heldout_path)
             dataset.bytes = train_path.stat().st_size + heldout_path.stat().st_size
-            index.setdefault(dataset.name, []).append(asdict(dataset))
-            write_atomically(self._index, json.dumps(index, indent=1, sort_keys=True))
-        return dataset
+            return dataset
+
+        return self._append(dataset.name, make)
 
     def delete(self, name: str) -> int:
         """Remove every version of `name` and its files; the number of versions removed."""
-        with self._lock:
-            index = self._read()
-            entries = index.pop(name, None)
-            if not entries:
-                raise DatasetError(f"no data set {name!r}")
-            write_atomically(self._index, json.dumps(index, indent=1, sort_keys=True))
-        for entry in entries:
-            for key in ("train_file", "heldout_file"):
-                (self.folder / entry[key]).unlink(missing_ok=True)
-        return len(entries)
-
-    def _read(self) -> dict[str, list[dict[str, Any]]]:
-        if not self._index.is_file():
-            return {}
-        data: dict[str, list[dict[str, Any]]] = json.loads(self._index.read_text(encoding="utf-8"))
-        return data
+        removed = self._remove(name)
+        for dataset in removed:
+            (self.folder / dataset.train_file).unlink(missing_ok=True)
+            (self.folder / dataset.heldout_file).unlink(missing_ok=True)
+        return len(removed)
 
 
 def check_name(name: str) -> None:

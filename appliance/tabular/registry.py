@@ -8,16 +8,14 @@ be re-computed from it.
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.file_digest import file_sha256
 from appliance.file_modes import write_atomically
 from appliance.tabular.schema import Schema
+from appliance.versioned_index import VersionedIndex
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -52,22 +50,12 @@ class ModelVersion:
         return Schema.from_json(self.schema)
 
 
-class ModelRegistry:
-    """Models and their versions, kept in one JSON file written atomically."""
+class ModelRegistry(VersionedIndex[ModelVersion]):
+    """Models and their versions, kept in one JSON index written atomically."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._index = folder / "registry.json"
-        self._lock = threading.Lock()
-
-    def names(self) -> list[str]:
-        return sorted(self._read())
-
-    def versions(self, name: str) -> list[ModelVersion]:
-        entries = self._read().get(name)
-        if not entries:
-            raise RegistryError(f"no tabular model {name!r}")
-        return [ModelVersion(**entry) for entry in entries]
+    entry_type = ModelVersion
+    noun = "tabular model"
+    error = RegistryError
 
     def current(self, name: str) -> ModelVersion:
         """The newest version that is not retired."""
@@ -79,17 +67,15 @@ class ModelRegistry:
     def add(self, version: ModelVersion, model_text: str) -> ModelVersion:
         """Write the model file, then register it (a crash between leaves an unregistered file, never loaded)."""
         check_name(version.name)
-        with self._lock:
-            index = self._read()
-            version.version = 1 + max((e["version"] for e in index.get(version.name, [])), default=0)
+
+        def make(number: int) -> ModelVersion:
+            version.version = number
             path = self.folder / "models" / f"{version.name}-v{version.version}.txt"
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             write_atomically(path, model_text)
-            version.file = path.name
-            version.sha256 = file_sha256(path)
-            index.setdefault(version.name, []).append(asdict(version))
-            self._write(index)
-        return version
+            version.file, version.sha256 = path.name, file_sha256(path)
+            return version
+
+        return self._append(version.name, make)
 
     def load(self, version: ModelVersion) -> str:
         """The model text, only if the file's sha256 is the registered one."""
@@ -113,31 +99,18 @@ class ModelRegistry:
             for v in versions:
                 self._update(name, v.version, lambda e: e.update(retired=True))
             return "retired"
-        with self._lock:
-            index = self._read()
-            index.pop(name, None)
-            self._write(index)
+        self._remove(name)
         for v in versions:
             (self.folder / "models" / v.file).unlink(missing_ok=True)
         return "deleted"
 
     def _update(self, name: str, version: int, change: Any) -> None:
-        with self._lock:
-            index = self._read()
-            for entry in index.get(name, []):
+        def apply(entries: list[dict[str, Any]]) -> None:
+            for entry in entries:
                 if entry["version"] == version:
                     change(entry)
-            self._write(index)
 
-    def _read(self) -> dict[str, list[dict[str, Any]]]:
-        if not self._index.is_file():
-            return {}
-        data: dict[str, list[dict[str, Any]]] = json.loads(self._index.read_text(encoding="utf-8"))
-        return data
-
-    def _write(self, index: dict[str, list[dict[str, Any]]]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_atomically(self._index, json.dumps(index, indent=1, sort_keys=True))
+        self._change(name, apply)
 
 
 def check_name(name: str) -> None:
