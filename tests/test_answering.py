@@ -23,6 +23,7 @@ JSON_KEYS = {
     "timings_ms",
     "model",
     "adapter",
+    "adapter_sha256",
 }
 
 
