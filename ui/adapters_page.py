@@ -139,7 +139,6 @@ def build(ctx: WebContext) -> Page:
     def admin(request: gr.Request) -> UserRecord:
         return ctx.authorize(request, Permission.MANAGE_ADAPTERS)[0]
 
-    @guarded
     def on_review(decision: str, seq: float | None, reason: str, request: gr.Request) -> list[Any]:
         user = admin(request)
         if seq is None or not reason.strip():

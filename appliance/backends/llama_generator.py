@@ -53,16 +53,20 @@ def separately_loaded(path: Path, adapter: Path, settings: GenerationSettings, t
     mmap off). `bench adapters` compares switching on one base against this."""
     from llama_cpp import Llama
 
-    return Llama(
-        model_path=str(path),
-        lora_path=str(adapter),
-        n_ctx=settings.context_size,
-        n_threads=threads,
-        n_threads_batch=threads,
-        n_gpu_layers=settings.n_gpu_layers,
-        seed=settings.seed,
-        verbose=False,
-    )
+    return Llama(**llama_arguments(path, settings, threads), lora_path=str(adapter))
+
+
+def llama_arguments(path: Path, settings: GenerationSettings, threads: int) -> dict[str, Any]:
+    """How every model here is loaded: context size, threads, GPU layers, seed, quiet logs."""
+    return {
+        "model_path": str(path),
+        "n_ctx": settings.context_size,
+        "n_threads": threads,
+        "n_threads_batch": threads,
+        "n_gpu_layers": settings.n_gpu_layers,
+        "seed": settings.seed,
+        "verbose": False,  # also sets llama.cpp's process-wide log callback to errors only (stderr)
+    }
 
 
 class LlamaGenerator:
@@ -97,15 +101,7 @@ class LlamaGenerator:
                 from llama_cpp import Llama
                 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-                llama = Llama(
-                    model_path=str(self._path),
-                    n_ctx=self._settings.context_size,
-                    n_threads=self._threads,
-                    n_threads_batch=self._threads,
-                    n_gpu_layers=self._settings.n_gpu_layers,
-                    seed=self._settings.seed,
-                    verbose=False,  # also sets llama.cpp's process-wide log callback to errors only (stderr)
-                )
+                llama = Llama(**llama_arguments(self._path, self._settings, self._threads))
                 template = llama.metadata.get("tokenizer.chat_template")
                 if not template:
                     llama.close()

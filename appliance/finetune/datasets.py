@@ -25,7 +25,7 @@ from appliance.audit import events as audit_events
 from appliance.file_digest import file_sha256
 from appliance.file_modes import write_atomically
 from appliance.finetune.examples import Example, ExampleError, read_jsonl, redacted
-from appliance.finetune.feedback_review import accepted_examples, feedback_items
+from appliance.finetune.feedback_review import accepted_items
 from appliance.store.collection_names import check_collection_name
 from appliance.versioned_index import VersionedIndex
 
@@ -135,11 +135,11 @@ def build(
         sources.append({"kind": "file", "name": from_file.name, "sha256": file_sha256(from_file), "examples": lines})
     collections = [collection] if collection else []
     if from_feedback:
-        accepted = accepted_examples(app.audit, collection)
-        examples += [example for _, example in accepted]
-        sources.append({"kind": "feedback", "events": [seq for seq, _ in accepted], "examples": len(accepted)})
+        accepted = accepted_items(app.audit, collection)
+        examples += [item.example for item in accepted if item.example is not None]
+        sources.append({"kind": "feedback", "events": [item.seq for item in accepted], "examples": len(accepted)})
         if collection is None:
-            collections = sorted({item for item in _feedback_collections(app, [seq for seq, _ in accepted])})
+            collections = sorted({item.collection for item in accepted})
     if not examples:
         raise DatasetError(f"data set {name}: no examples (nothing in the file, or no accepted feedback)")
     seed = app.settings.finetune.seed
@@ -185,11 +185,6 @@ def dataset_details(dataset: Dataset) -> dict[str, Any]:
         "sources": dataset.sources,
         "redactions": dataset.redactions,
     }
-
-
-def _feedback_collections(app: Appliance, seqs: list[int]) -> set[str]:
-    wanted = set(seqs)
-    return {item.collection for item in feedback_items(app.audit) if item.seq in wanted}
 
 
 def _jsonl(examples: list[Example]) -> str:

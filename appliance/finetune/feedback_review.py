@@ -89,10 +89,10 @@ def review_feedback(audit: AuditLog, seq: int, decision: str, reason: str, actor
     return {"seq": recorded.seq, **details}
 
 
-def accepted_examples(audit: AuditLog, collection: str | None) -> list[tuple[int, Example]]:
-    """(feedback seq, example) of every accepted feedback item, of one collection or all."""
+def accepted_items(audit: AuditLog, collection: str | None) -> list[FeedbackItem]:
+    """Every accepted feedback item that teaches something, of one collection or all."""
     return [
-        (item.seq, item.example)
+        item
         for item in feedback_items(audit)
         if item.review == ACCEPT and item.example is not None and collection in (None, item.collection)
     ]
