@@ -83,6 +83,13 @@ MUTANTS = (
         ("tests/test_users.py",),
     ),
     Mutant(
+        "sentences: every line break ends a sentence, so a wrapped quote is cut",
+        "appliance/sentences.py",
+        "    if newlines >= 2 or after >= end:",
+        "    if newlines >= 1 or after >= end:",
+        ("tests/test_chunking.py",),
+    ),
+    Mutant(
         "adapters: one not promoted is served to users",
         "appliance/finetune/adapters.py",
         "    if version.state != PROMOTED:\n        return",

@@ -156,3 +156,54 @@ def test_model_composed_answers_cite_only_verified_quotes(home, models, tmp_path
     assert markers and markers <= {c["n"] for c in result.citations}
     numbers = re.findall(r"\d+", re.sub(r"\[\d+\]", "", result.answer))
     assert all(any(n in c["quote"] for c in result.citations) for n in numbers), result.answer
+
+
+WRAPPED = {  # file: (its text, with a line break inside a sentence; the sentence whole)
+    "cutoffs.md": (
+        "# Payments\n\n- Wire transfers must be received by 2:30 p.m.\n  Eastern on a business day to settle the same day.\n"
+        "- Cheques clear in three days.\n",
+        "Wire transfers must be received by 2:30 p.m. Eastern on a business day to settle the same day.",
+    ),
+    "travel.html": (
+        "<html><body><h1>Travel</h1><p>Hotel stays are capped at EUR 240 per night in London, Paris\n"
+        "and New York (other cities EUR 180).</p><p>Meals are paid at cost.</p></body></html>",
+        "Hotel stays are capped at EUR 240 per night in London, Paris and New York (other cities EUR 180).",
+    ),
+    "claims.pdf": (
+        "Expense Claims\nEmployees must submit an expense claim within 30 days of the end of the\n"
+        "trip, with every receipt attached.\nLate claims are refused.",
+        "Employees must submit an expense claim within 30 days of the end of the trip, with every receipt attached.",
+    ),
+}
+
+
+def test_a_sentence_wrapped_over_lines_is_one_candidate_and_is_cited_whole(app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A soft line break (PDF text layer, wrapped list item, HTML source line) does not cut a quote."""
+    from appliance.answer.citations import candidate_sentences
+    from appliance.answer.retrieval import retrieve
+    from tests.pdf_fixtures import write_text_pdf
+
+    corpus = tmp_path / "bank"
+    corpus.mkdir()
+    for name, (text, _) in WRAPPED.items():
+        path = corpus / name
+        write_text_pdf(path, [text]) if name.endswith(".pdf") else path.write_text(text)
+    assert not ingest_paths(app, [corpus], collection="bank", actor=TESTER).failed
+    questions = {
+        "cutoffs.md": "By what time must wire transfers be received?",
+        "travel.html": "What is the hotel cap in London?",
+        "claims.pdf": "How many days do employees have to submit an expense claim?",
+    }
+    for name, question in questions.items():
+        whole = WRAPPED[name][1]
+        hits = retrieve(
+            question, catalog=app.catalog, vectors=app.vectors, embedder=app.embedder, collections=["bank"], top_k=4
+        )
+        candidates = [" ".join(c.text.split()) for c in candidate_sentences([h.chunk for h in hits])]
+        assert any(c.endswith(whole) for c in candidates), (name, candidates)
+        result = ask(app, question, actor=TESTER, collections=["bank"])
+        for citation in result.citations:
+            stored = show_document(app, citation["doc_id"], actor=TESTER, collections=["bank"])["text"]
+            assert stored[citation["start"] : citation["end"]] == citation["quote"]  # still exact offsets
+        quoted = [" ".join(c["quote"].split()) for c in result.citations]
+        assert not any(whole.startswith(q) and q != whole for q in quoted), (name, quoted)  # never a cut piece

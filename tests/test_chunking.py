@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from appliance.records import Section
 from appliance.sentences import sentence_spans
 from ingestion.chunking import chunk_sections
@@ -25,6 +27,39 @@ def test_sentences_split_on_punctuation_and_lines() -> None:
     text = "First one. Second one!  Third?\nA line without stop\n\nLast"
     found = [text[s:e] for s, e in sentence_spans(text, 0, len(text))]
     assert found == ["First one.", "Second one!", "Third?", "A line without stop", "Last"]
+
+
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        (  # a PDF text layer wraps after an abbreviation
+            "Wires must be received by 2:30 p.m.\nEastern on a business day. Later ones wait.",
+            ["Wires must be received by 2:30 p.m.\nEastern on a business day.", "Later ones wait."],
+        ),
+        (  # a wrapped Markdown list item, then the next item
+            "- Hotels: EUR 240 per night (London, Paris\n  and New York).\n- Meals: EUR 60 a day.",
+            ["- Hotels: EUR 240 per night (London, Paris\n  and New York).", "- Meals: EUR 60 a day."],
+        ),
+        (  # a title line, then a paragraph wrapped mid-sentence
+            "Travel Expense Policy\nClaims must reach finance within 30 days of the end of the\nTrip. Late ones fail.",
+            [
+                "Travel Expense Policy",
+                "Claims must reach finance within 30 days of the end of the\nTrip.",
+                "Late ones fail.",
+            ],
+        ),
+        (  # headings, table rows and `Label: value` lines stay separate
+            "# Rates\n| London | 240 |\n| Paris | 200 |\nname: Ann; amount: 30\nname: Bob; amount: 40",
+            ["# Rates", "| London | 240 |", "| Paris | 200 |", "name: Ann; amount: 30", "name: Bob; amount: 40"],
+        ),
+        (  # initials, titles and Latin abbreviations do not end a sentence; a numbered item opens one
+            "Ask J. Smith or Dr. Jones, e.g. by phone.\nSteps:\n1. Fill the form.\n2. Sign it.",
+            ["Ask J. Smith or Dr. Jones, e.g. by phone.", "Steps:", "1. Fill the form.", "2. Sign it."],
+        ),
+    ],
+)
+def test_a_line_break_inside_a_sentence_does_not_end_it(text: str, sentences: list[str]) -> None:
+    assert [text[s:e] for s, e in sentence_spans(text, 0, len(text))] == sentences
 
 
 def test_chunks_are_exact_spans_within_one_page_and_respect_size() -> None:

@@ -43,6 +43,34 @@ def fact_file(tmp_path: Path) -> Path:
     return path
 
 
+def seeded_file(tmp_path: Path) -> Path:
+    """A curated file whose answers carry a name, a phone number and an SSN (13 examples)."""
+    lines = [
+        {
+            "question": f"Who handles claim {i}?",
+            "answer": f"{SEEDED['PERSON']} handles it; call {SEEDED['PHONE_NUMBER']}.",
+        }
+        for i in range(12)
+    ]
+    lines.append(
+        {
+            "messages": [
+                {"role": "user", "content": "SSN on file?"},
+                {"role": "assistant", "content": f"It is {SEEDED['US_SSN']}."},
+            ]
+        }
+    )
+    path = tmp_path / "curated.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def seeded_places(app: Any) -> list[Path]:
+    """Everything training may have written: data sets, runs, adapters, registries, the audit database."""
+    places = [*app.settings.finetune_dir.rglob("*"), *app.settings.home.glob("appliance.sqlite3*")]
+    return [place for place in places if place.is_file()]
+
+
 # --- training sets ----------------------------------------------------------------------------
 
 
@@ -62,23 +90,8 @@ def test_a_bad_line_is_named_by_its_line_number(line: str, problem: str) -> None
 
 
 def test_a_curated_file_is_redacted_split_and_registered_and_a_bad_line_registers_nothing(app, tmp_path: Path) -> None:
-    lines = [
-        {
-            "question": f"Who handles claim {i}?",
-            "answer": f"{SEEDED['PERSON']} handles it; call {SEEDED['PHONE_NUMBER']}.",
-        }
-        for i in range(12)
-    ]
-    lines.append(
-        {
-            "messages": [
-                {"role": "user", "content": "SSN on file?"},
-                {"role": "assistant", "content": f"It is {SEEDED['US_SSN']}."},
-            ]
-        }
-    )
-    good = tmp_path / "curated.jsonl"
-    good.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    good = seeded_file(tmp_path)
+    lines = [json.loads(line) for line in good.read_text().splitlines()]
     registry = DatasetRegistry(app.settings.finetune_dir / "datasets")
     built = build(app, registry, "claims", actor=TESTER, collection="claims", from_file=good)
     assert (built.train_examples, built.heldout_examples) == (12, 1)
@@ -95,11 +108,9 @@ def test_a_curated_file_is_redacted_split_and_registered_and_a_bad_line_register
     assert "broken" not in registry.names()
     with pytest.raises(DatasetError, match="--from-file needs --collection"):
         build(app, registry, "nocollection", actor=TESTER, collection=None, from_file=good)
-    places = [*app.settings.finetune_dir.rglob("*"), *app.settings.home.glob("appliance.sqlite3*")]
     for value in SEEDED.values():
-        for place in places:
-            if place.is_file():
-                assert value.encode() not in place.read_bytes(), f"{value!r} found in {place}"
+        for place in seeded_places(app):
+            assert value.encode() not in place.read_bytes(), f"{value!r} found in {place}"
 
 
 def test_feedback_teaches_only_after_an_admin_accepted_it(app, tmp_path: Path) -> None:
@@ -257,6 +268,20 @@ def test_the_command_line_trains_lists_promotes_and_answers_with_an_adapter(trai
     bad.write_text('{"question": "q", "answer": "a"}\n{"question": 3}\n')
     refused = run("finetune", str(bad), "--name", "bad", "--collection", "default")
     assert refused.returncode != 0 and "bad.jsonl:2: question must be non-empty text" in refused.stderr
+
+
+@pytest.mark.slow
+def test_an_adapter_trained_on_a_file_with_personal_data_carries_none_of_it(app, tmp_path: Path) -> None:
+    registry = DatasetRegistry(app.settings.finetune_dir / "datasets")
+    build(app, registry, "claims", actor=TESTER, collection="claims", from_file=seeded_file(tmp_path))
+    request = FinetuneRequest("claims", "claims", {"max_steps": 2})
+    version = finetune(app, lora_trainer(), app.generator, base_model_path(app.settings), request, TESTER, None)
+    assert version.collections == ["claims"] and version.dataset["name"] == "claims"
+    places = seeded_places(app)
+    assert any(place.suffix == ".gguf" for place in places), places
+    for value in SEEDED.values():
+        for place in places:
+            assert value.encode() not in place.read_bytes(), f"{value!r} found in {place}"
 
 
 def test_the_exported_q_and_k_updates_are_in_llama_cpps_row_order(tmp_path: Path) -> None:

@@ -18,7 +18,12 @@ from tests.served import PASSWORD, Served, served_appliance
 from ui.http_client import call, sign_in
 
 # name: (collections its data came from, promoted)
-ADAPTERS = {"fin-promoted": (["finance"], True), "fin-trained": (["finance"], False), "hr-promoted": (["hr"], True)}
+ADAPTERS = {
+    "fin-promoted": (["finance"], True),
+    "fin-trained": (["finance"], False),
+    "hr-promoted": (["hr"], True),
+    "ops-trained": (["ops"], False),  # promoted in the browser by an admin
+}
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +109,34 @@ def test_browser_the_adapter_list_offers_only_what_the_user_may_use(browser: Any
         v.close()
 
 
+@pytest.mark.slow
+def test_browser_an_admin_promotes_on_the_adapters_page_which_an_analyst_never_sees(browser: Any, web: Served) -> None:
+    analyst = Visit(browser, web.url)
+    try:
+        analyst.sign_in("ana")
+        assert analyst.tab("Ask").is_visible() and not analyst.tab("Adapters").is_visible()
+    finally:
+        analyst.close()
+    v = Visit(browser, web.url)
+    try:
+        v.sign_in("ada")
+        v.tab("Adapters").click()
+        v.wait_text("#adapter-list", "ops-trained")
+        listed = v.page.inner_text("#adapter-list")
+        assert all(name in listed for name in ADAPTERS), listed
+        v.page.locator("#promote-name textarea, #promote-name input").first.fill("ops-trained")
+        v.page.locator("#promote-reason textarea, #promote-reason input").first.fill("checked by compliance")
+        v.page.click("#adapter-promote")
+        v.wait_value("promote-note", "ops-trained v1 promoted.")
+        assert not v.failed, v.failed
+    finally:
+        v.close()
+    registry = AdapterRegistry(web.app.settings.finetune_dir / "adapters")
+    assert registry.latest("ops-trained").state == "promoted"
+    [event] = [e for e in web.events("adapters.promote", "user:ada") if e["subject"] == "ops-trained"]
+    assert event["details"]["reason"] == "checked by compliance"
+
+
 # --- the admins' Adapters page: review, train with progress, cancel, promote ---------------------
 
 
@@ -168,5 +201,5 @@ def test_an_admin_trains_with_progress_cancels_a_run_and_promotes(web: Served, t
         assert "wifi-stop" not in registry.names()
         kind, shown = call(ada, "adapter_promote", ["wifi-web", "answers checked by hand"])
         assert kind == "complete" and "wifi-web v1 promoted" in shown[0]
-    [promoted] = web.events("adapters.promote", "user:ada")
+    [promoted] = [e for e in web.events("adapters.promote", "user:ada") if e["subject"] == "wifi-web"]
     assert promoted["details"]["reason"] == "answers checked by hand"
