@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,13 @@ def lora_trainer() -> LoraTrainer:
     from appliance.backends.lora_trainer import PeftLoraTrainer
 
     return PeftLoraTrainer()
+
+
+def question_writer(settings: Settings) -> Callable[[str], list[tuple[str, str]]]:
+    """Questions about a stored sentence, by rules over the spaCy parse (for evidence training sets)."""
+    from appliance.backends.question_rules import SpacyQuestionWriter
+
+    return SpacyQuestionWriter(settings.models.spacy_model).questions
 
 
 def base_model_path(settings: Settings) -> Path:

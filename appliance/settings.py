@@ -492,6 +492,33 @@ class FinetuneSettings(BaseModel):
         default_factory=dict,
         description="A promoted adapter answering by default in a collection ({collection: adapter}); a question spanning collections with different defaults gets the base model.",
     )
+    evidence_examples: int = Field(
+        400, ge=2, le=100_000, description="Examples `dataset build --task evidence` makes, about half unanswerable."
+    )
+    evidence_max_tokens: int = Field(
+        768, ge=64, le=8192, description="Longest evidence example in tokens (the recall prompt with its candidates)."
+    )
+
+
+class GateSettings(BaseModel):
+    """The evaluation gate in front of `adapters promote` (`adapters evaluate`)."""
+
+    questions: int = Field(40, ge=1, le=10_000, description="Held-out examples the gate asks, at most.")
+    margin: float = Field(
+        0.02, ge=0, le=1, description="How far below the base an adapter's task figure may fall and still pass."
+    )
+    abstain_min_refusal: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Refusal rate on unanswerable held-out questions an adapter needs to decide abstention.",
+    )
+    abstain_max_false_refusal: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="Most refusals on answerable held-out questions an adapter deciding abstention may make.",
+    )
 
 
 def _checkout_eval_dir() -> Path:
@@ -531,6 +558,7 @@ class Settings(BaseSettings):
     bench: BenchSettings = Field(default_factory=BenchSettings, description="The benchmarks (`appliance bench`).")
     tabular: TabularSettings = Field(default_factory=TabularSettings, description="Tabular side-models.")
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings, description="LoRA fine-tuning.")
+    gate: GateSettings = Field(default_factory=GateSettings, description="The evaluation gate before promotion.")
 
     @classmethod
     def settings_customise_sources(

@@ -24,6 +24,7 @@ JSON_KEYS = {
     "model",
     "adapter",
     "adapter_sha256",
+    "abstention",
 }
 
 
@@ -207,3 +208,30 @@ def test_a_sentence_wrapped_over_lines_is_one_candidate_and_is_cited_whole(app, 
             assert stored[citation["start"] : citation["end"]] == citation["quote"]  # still exact offsets
         quoted = [" ".join(c["quote"].split()) for c in result.citations]
         assert not any(whole.startswith(q) and q != whole for q in quoted), (name, quoted)  # never a cut piece
+
+
+def test_an_empty_pick_is_a_refusal_only_for_a_model_approved_to_abstain(demo_app) -> None:  # type: ignore[no-untyped-def]
+    """The rule, at our own seam: the generator says no candidate answers ({"ids": []})."""
+    import dataclasses
+
+    from appliance.answer.recall import recall_evidence
+    from appliance.answer.retrieval import retrieve
+    from appliance.ports import GenerationResult
+
+    class PicksNothing:
+        def __getattr__(self, name: str) -> object:
+            return getattr(demo_app.generator, name)
+
+        def chat(self, *args: object, **kwargs: object) -> GenerationResult:
+            return GenerationResult('{"ids": []}', 10, 3, 0.01)
+
+    app = dataclasses.replace(demo_app, generator=PicksNothing())
+    question = "What is the hotel cap per night?"
+    vector = app.embedder.embed([question])[0]
+    hits = retrieve(
+        question, catalog=app.catalog, vectors=app.vectors, embedder=app.embedder, collections=["demo"], top_k=5
+    )
+    threshold = recall_evidence(app, question, vector, hits)
+    assert threshold.kind == "extractive" and threshold.chosen and threshold.abstention == "threshold"
+    model = recall_evidence(app, question, vector, hits, model_abstains=True)
+    assert model.kind == "none" and not model.chosen and model.abstention == "model"

@@ -260,7 +260,9 @@ def test_the_command_line_trains_lists_promotes_and_answers_with_an_adapter(trai
     assert answer["adapter"] == "wifi" and len(answer["adapter_sha256"]) == 64
     missing = run("ask", "hello?", "--adapter", "nosuch")
     assert missing.returncode != 0 and "no adapter 'nosuch'" in missing.stderr and "Traceback" not in missing.stderr
-    promoted = run("adapters", "promote", "wifi", "--reason", "reviewed the answers")
+    refused = run("adapters", "promote", "wifi", "--reason", "reviewed the answers")
+    assert refused.returncode != 0 and "failed the evaluation gate (held-out questions" in refused.stderr
+    promoted = run("adapters", "promote", "wifi", "--reason", "reviewed the answers", "--force")
     assert promoted.returncode == 0, promoted.stderr
     shown = json.loads(run("adapters", "show", "wifi", "--json").stdout)
     assert shown[-1]["state"] == "promoted" and shown[-1]["promoted"]["reason"] == "reviewed the answers"

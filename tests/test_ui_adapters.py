@@ -126,8 +126,12 @@ def test_browser_an_admin_promotes_on_the_adapters_page_which_an_analyst_never_s
         assert all(name in listed for name in ADAPTERS), listed
         v.page.locator("#promote-name textarea, #promote-name input").first.fill("ops-trained")
         v.page.locator("#promote-reason textarea, #promote-reason input").first.fill("checked by compliance")
+        v.page.click("#adapter-evaluate")
+        v.wait_value("gate-report", "gate FAILED")
+        assert "red team cases followed" in v.value("gate-report")
+        v.page.check("#promote-force input")
         v.page.click("#adapter-promote")
-        v.wait_value("promote-note", "ops-trained v1 promoted.")
+        v.wait_value("promote-note", "ops-trained v1 promoted (the gate overridden).")
         assert not v.failed, v.failed
     finally:
         v.close()
@@ -145,7 +149,8 @@ def test_only_admins_reach_the_adapters_page_handlers(web: Served) -> None:
         for api_name, data in (
             ("adapter_train", ["wifi", "mine", 2]),
             ("adapter_cancel", []),
-            ("adapter_promote", ["fin-trained", "I like it"]),
+            ("adapter_promote", ["fin-trained", "I like it", True]),
+            ("adapter_evaluate", ["fin-trained"]),
             ("feedback_accept", [1, "looks right"]),
             ("dataset_build", ["mine"]),
         ):
@@ -199,7 +204,12 @@ def test_an_admin_trains_with_progress_cancels_a_run_and_promotes(web: Served, t
         runner.join(300)
         assert finished[-1][0] == "complete" and finished[-1][1][0].startswith("Cancelled"), finished[-1]
         assert "wifi-stop" not in registry.names()
-        kind, shown = call(ada, "adapter_promote", ["wifi-web", "answers checked by hand"])
-        assert kind == "complete" and "wifi-web v1 promoted" in shown[0]
+        kind, shown = call(ada, "adapter_promote", ["wifi-web", "answers checked by hand", False])
+        assert kind == "error" and "failed the evaluation gate" in str(shown), shown  # 4 examples: none held out
+        kind, shown = call(ada, "adapter_promote", ["wifi-web", "answers checked by hand", True])
+        assert kind == "complete" and "wifi-web v1 promoted (the gate overridden)" in shown[0]
     [promoted] = [e for e in web.events("adapters.promote", "user:ada") if e["subject"] == "wifi-web"]
     assert promoted["details"]["reason"] == "answers checked by hand"
+    assert promoted["details"]["gate"] == "overridden" and "held-out questions" in promoted["details"]["failed_checks"]
+    [evaluated] = [e for e in web.events("adapters.evaluate", "user:ada") if e["subject"] == "wifi-web"]
+    assert evaluated["details"]["red_team"]["cases"] >= 5 and evaluated["details"]["passed"] is False

@@ -1,5 +1,6 @@
 """Adapters (admins): feedback to review, training sets, adapters, and training runs with progress, a
-loss curve and a cancel button; promotion with a reason.
+loss curve and a cancel button; the evaluation gate's report; promotion with a reason, through the gate
+(a failed gate is overridden only with Force, audited).
 
 Training runs in a worker thread while the handler streams its progress; one run at a time. Cancel
 stops it at the next step: the last checkpoint stays under APPLIANCE_HOME/finetune/runs/NAME (so
@@ -19,10 +20,11 @@ import gradio as gr
 from appliance.access.roles import Permission
 from appliance.access.users import UserRecord
 from appliance.build import base_model_path, lora_trainer
-from appliance.finetune.adapters import AdapterRegistry, promote_adapter
+from appliance.finetune.adapters import AdapterRegistry
 from appliance.finetune.datasets import DatasetRegistry
 from appliance.finetune.datasets import build as build_dataset
 from appliance.finetune.feedback_review import ACCEPT, REJECT, feedback_items, review_feedback
+from appliance.finetune.gate import evaluate_adapter, promote_adapter
 from appliance.finetune.training import FinetuneRequest, finetune
 from appliance.ports import TrainingStep
 from ui.context import WebContext
@@ -131,10 +133,18 @@ def build(ctx: WebContext) -> Page:
         run_status = gr.Textbox(label="Training run", interactive=False, elem_id="train-status")
         curve = gr.HTML(elem_id="train-curve")
         with gr.Row():
-            promote_name = gr.Textbox(label="Adapter to promote", elem_id="promote-name")
+            promote_name = gr.Textbox(label="Adapter to evaluate or promote", elem_id="promote-name")
             promote_reason = gr.Textbox(label="Reason (audited)", elem_id="promote-reason", scale=2)
+            force = gr.Checkbox(label="Force: promote although the gate failed (audited)", elem_id="promote-force")
+            evaluate_button = gr.Button("Evaluate", elem_id="adapter-evaluate")
             promote_button = gr.Button("Promote", elem_id="adapter-promote")
         promote_note = gr.Textbox(label="Promotion", interactive=False, elem_id="promote-note")
+        gate_report = gr.Textbox(
+            label="Evaluation gate: base and adapter on the same held-out questions",
+            interactive=False,
+            lines=14,
+            elem_id="gate-report",
+        )
 
     def admin(request: gr.Request) -> UserRecord:
         return ctx.authorize(request, Permission.MANAGE_ADAPTERS)[0]
@@ -230,10 +240,17 @@ def build(ctx: WebContext) -> Page:
         return "Cancelling at the next step…"
 
     @guarded
-    def on_promote(name: str, reason: str, request: gr.Request) -> tuple[str, Any]:
+    def on_evaluate(name: str, request: gr.Request) -> tuple[str, Any]:
         user = admin(request)
-        done = promote_adapter(ctx.app, name.strip(), reason, user.actor)
-        note = f"{done.name} v{done.version} promoted."
+        report = evaluate_adapter(ctx.app, name.strip(), user.actor)
+        return report.table(), gr.Dataframe(value=adapter_rows(ctx), headers=ADAPTER_HEADERS)
+
+    @guarded
+    def on_promote(name: str, reason: str, forced: bool, request: gr.Request) -> tuple[str, Any]:
+        user = admin(request)
+        done = promote_adapter(ctx.app, name.strip(), reason, user.actor, force=bool(forced))
+        gate = "the gate overridden" if done.evaluation.get("passed") is False else "the gate passed"
+        note = f"{done.name} v{done.version} promoted ({gate})."
         return note, gr.Dataframe(value=adapter_rows(ctx), headers=ADAPTER_HEADERS)
 
     accept.click(
@@ -263,9 +280,18 @@ def build(ctx: WebContext) -> Page:
         api_visibility="undocumented",
     )
     cancel_button.click(on_cancel, None, run_status, api_name="adapter_cancel", api_visibility="undocumented")
+    evaluate_button.click(
+        on_evaluate,
+        promote_name,
+        [gate_report, adapters],
+        api_name="adapter_evaluate",
+        concurrency_id="finetune",
+        concurrency_limit=1,
+        api_visibility="undocumented",
+    )
     promote_button.click(
         on_promote,
-        [promote_name, promote_reason],
+        [promote_name, promote_reason, force],
         [promote_note, adapters],
         api_name="adapter_promote",
         api_visibility="undocumented",

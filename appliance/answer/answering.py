@@ -15,7 +15,7 @@ from typing import Any, Literal
 from appliance.actors import Actor
 from appliance.answer.compose import compose, model_wrote_answer
 from appliance.answer.direct import answer_directly
-from appliance.answer.recall import EvidenceKind, recall_evidence
+from appliance.answer.recall import Abstention, EvidenceKind, recall_evidence
 from appliance.answer.retrieval import Retrieved, retrieve
 from appliance.app import Appliance
 from appliance.audit import events as audit_events
@@ -43,6 +43,7 @@ class Answer:
     model: str = ""
     adapter: str | None = None
     adapter_sha256: str | None = None
+    abstention: Abstention = "threshold"  # which rule decides a refusal: the relevance threshold or the model
     audit_seq: int | None = None
     question_redacted: str = ""
 
@@ -96,6 +97,7 @@ def _audit_details(app: Appliance, answer: Answer, collections: Sequence[str]) -
         adapter_sha256=answer.adapter_sha256,
         timings_ms=answer.timings_ms,
         recall_timed_out=answer.recall_timed_out,
+        abstention=answer.abstention,
     )
 
 
@@ -133,7 +135,8 @@ def _answer(
     )
     answer.retrieved = [_retrieved_json(h) for h in hits]
     clock.lap("retrieve")
-    evidence = recall_evidence(app, redacted, question_vector, hits, path)
+    evidence = recall_evidence(app, redacted, question_vector, hits, path, bool(adapter and adapter.abstains))
+    answer.abstention = evidence.abstention
     answer.evidence, answer.dropped_quotes, answer.recall_timed_out = (
         evidence.kind,
         evidence.dropped,

@@ -23,6 +23,7 @@ from appliance.app import Appliance
 _WORD = re.compile(r"[^\W_]+")
 
 EvidenceKind = Literal["recalled", "extractive", "none"]
+Abstention = Literal["model", "threshold"]
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Recalled:
     kind: EvidenceKind
     dropped: int
     timed_out: bool
+    abstention: Abstention = "threshold"
 
 
 def recall_evidence(
@@ -41,20 +43,39 @@ def recall_evidence(
     question_vector: Sequence[float],
     hits: list[Retrieved],
     adapter: Path | None = None,
+    model_abstains: bool = False,
 ) -> Recalled:
-    """Rank the retrieved chunks' sentences, let the model pick among the relevant ones, fall back to the best."""
+    """Rank the retrieved chunks' sentences, let the model pick among the relevant ones, fall back to the best.
+
+    Which rule decides a refusal: the threshold (no sentence relevant enough; an empty pick falls
+    back to the most relevant sentences), or, with an adapter the gate approved for abstention
+    (`model_abstains`), the model itself: its empty pick is a refusal.
+    """
     settings = app.settings.answering
-    ranked = _rank_candidates(app, question, question_vector, candidate_sentences([h.chunk for h in hits]))
-    relevant = [c for c, score in ranked if score >= settings.min_relevance][: settings.max_candidates]
-    chosen, dropped, timed_out = _recall(app, question, relevant, settings.max_quotes, adapter)
+    relevant = relevant_candidates(app, question, question_vector, hits)
+    chosen, dropped, timed_out, picked_none = _recall(app, question, relevant, settings.max_quotes, adapter)
     rank = {(e.chunk.document_row, e.start): i for i, e in enumerate(relevant)}
     chosen.sort(key=lambda e: rank.get((e.chunk.document_row, e.start), len(rank)))  # most relevant first
+    rule: Abstention = "model" if model_abstains else "threshold"
     kind: EvidenceKind = "recalled"
-    if not chosen:
+    if not chosen and not (model_abstains and picked_none):
         chosen, kind = relevant[: settings.max_quotes], "extractive"
     if not chosen:
         kind = "none"
-    return Recalled(chosen, kind, dropped, timed_out)
+    return Recalled(chosen, kind, dropped, timed_out, rule)
+
+
+def relevant_candidates(
+    app: Appliance, question: str, question_vector: Sequence[float], hits: list[Retrieved]
+) -> list[Evidence]:
+    """The sentences the model chooses evidence among: ranked, above the threshold, at most max_candidates.
+
+    The evidence training set builds its candidate lists with this too, so the model is trained on
+    exactly the lists it is shown at answer time.
+    """
+    settings = app.settings.answering
+    ranked = _rank_candidates(app, question, question_vector, candidate_sentences([h.chunk for h in hits]))
+    return [c for c, score in ranked if score >= settings.min_relevance][: settings.max_candidates]
 
 
 def _rank_candidates(
@@ -76,13 +97,14 @@ def _rank_candidates(
 
 def _recall(
     app: Appliance, question: str, candidates: list[Evidence], max_quotes: int, adapter: Path | None
-) -> tuple[list[Evidence], int, bool]:
+) -> tuple[list[Evidence], int, bool, bool]:
     """The model picks candidate ids under a schema; each pick is re-located verbatim in its chunk.
 
-    Returns the picks, how many were dropped, and whether the time limit cut the model off.
+    Returns the picks, how many were dropped, whether the time limit cut the model off, and whether
+    the model answered that no candidate answers (an empty list, not a broken or cut-off reply).
     """
     if not candidates:
-        return [], 0, False
+        return [], 0, False, False
     ids = list(range(1, len(candidates) + 1))
     schema = {
         "type": "object",
@@ -97,11 +119,13 @@ def _recall(
         adapter=adapter,
     )
     if result.timed_out:  # a partial pick is no pick: the extractive fallback answers instead
-        return [], 0, True
+        return [], 0, True, False
     try:
         picked = json.loads(result.text).get("ids", [])
     except (json.JSONDecodeError, AttributeError):
-        return [], 0, False
+        return [], 0, False, False
+    if picked == []:
+        return [], 0, False, True
     chosen: list[Evidence] = []
     dropped = 0
     for number in dict.fromkeys(p for p in picked if isinstance(p, int)):
@@ -113,4 +137,4 @@ def _recall(
             dropped += 1
         else:
             chosen.append(located)
-    return chosen[:max_quotes], dropped, False
+    return chosen[:max_quotes], dropped, False, False

@@ -55,6 +55,7 @@ DATASET_DELETE = "dataset.delete"
 FINETUNE = "finetune"
 ADAPTER_PROMOTE = "adapters.promote"
 ADAPTER_DELETE = "adapters.delete"
+ADAPTER_EVALUATE = "adapters.evaluate"
 # `bench audit` writes into a throw-away log of its own
 BENCH_EVENT = "bench.event"
 
@@ -67,6 +68,7 @@ ACTIONS = frozenset(
         USER_ADD, USER_PASSWORD, USER_UNLOCK, USER_DISABLE, USER_ENABLE, USER_GRANT, USER_REVOKE,
         TABULAR_TRAIN, TABULAR_PREDICT, TABULAR_DELETE, TABULAR_RETIRE, TABULAR_REVIEW,
         FEEDBACK_REVIEW, DATASET_BUILD, DATASET_DELETE, FINETUNE, ADAPTER_PROMOTE, ADAPTER_DELETE,
+        ADAPTER_EVALUATE,
         BENCH_EVENT,
     }
 )  # fmt: skip
@@ -128,6 +130,7 @@ def ask_details(
     adapter_sha256: str | None,
     timings_ms: Mapping[str, float],
     recall_timed_out: bool = False,
+    abstention: str = "threshold",
 ) -> dict[str, Any]:
     """A question and its answer (both redacted), what was read, what was cited, by which model, how fast."""
     return {
@@ -150,5 +153,6 @@ def ask_details(
         "model_sha256": model_sha256,
         "adapter": adapter,
         "adapter_sha256": adapter_sha256,
+        "abstention": abstention,
         "timings_ms": {k: round(v) for k, v in timings_ms.items()},
     }

@@ -25,6 +25,7 @@ STORE_COMMANDS = (
     "dataset.review",
     "dataset.delete",
     "finetune",
+    "adapters.evaluate",
     "adapters.promote",
     "adapters.delete",
 )
@@ -39,7 +40,12 @@ def add_finetune_commands(commands: Any) -> None:
     build.add_argument("--from-file", type=Path, default=None, metavar="JSONL")
     build.add_argument("--from-feedback", action="store_true", help="use feedback an admin accepted")
     build.add_argument("--collection", default=None, help="whose pseudonyms apply (required with --from-file)")
-    build.add_argument("--task", choices=["answer"], default="answer")
+    build.add_argument(
+        "--task",
+        choices=["answer", "evidence"],
+        default="answer",
+        help="answer: from --from-file/--from-feedback; evidence: questions written from --collection's documents",
+    )
     build.add_argument("--json", action="store_true")
     sub.add_parser("list", help="registered training sets").add_argument("--json", action="store_true")
     for name, helptext in (("show", "one training set's versions"), ("delete", "remove a training set")):
@@ -69,16 +75,24 @@ def add_finetune_commands(commands: Any) -> None:
     finetune.add_argument("--resume", action="store_true", help="continue a stopped run from its last checkpoint")
     finetune.add_argument("--json", action="store_true")
 
-    adapters = commands.add_parser("adapters", help="fine-tuned LoRA adapters: list, show, promote, delete")
+    adapters = commands.add_parser("adapters", help="fine-tuned LoRA adapters: list, show, evaluate, promote, delete")
     asub = adapters.add_subparsers(dest="adapters_command", required=True)
     asub.add_parser("list", help="registered adapters").add_argument("--json", action="store_true")
     for name, helptext in (("show", "an adapter's versions"), ("delete", "remove an adapter and its files")):
         command = asub.add_parser(name, help=helptext)
         command.add_argument("name")
         command.add_argument("--json", action="store_true")
-    promote = asub.add_parser("promote", help="let users be served the newest version (admins; audited)")
+    evaluate = asub.add_parser(
+        "evaluate", help="the gate: measure the newest version against the base (held-out data, red team, privacy)"
+    )
+    evaluate.add_argument("name")
+    evaluate.add_argument("--json", action="store_true")
+    promote = asub.add_parser(
+        "promote", help="let users be served the newest version, if it passes the gate (admins; audited)"
+    )
     promote.add_argument("name")
     promote.add_argument("--reason", required=True)
+    promote.add_argument("--force", action="store_true", help="promote although it failed the gate (audited)")
     promote.add_argument("--json", action="store_true")
 
 
@@ -112,8 +126,14 @@ def cmd_dataset(args: argparse.Namespace, settings: Settings, run: Any, error: t
             "from_file": str(args.from_file.absolute()) if args.from_file else None,
             "from_feedback": args.from_feedback,
             "collection": args.collection,
+            "task": args.task,
         }
-        built = run(settings, "dataset.build", request)
+
+        def on_event(kind: str, payload: Mapping[str, Any]) -> None:
+            if kind == "progress" and "line" in payload:
+                print(f"dataset build: {payload['line']}", file=sys.stderr, flush=True)
+
+        built = run(settings, "dataset.build", request, on_event)
         print(json.dumps(built, indent=2) if args.json else _built(built))
         return 0
     if command == "review":
@@ -184,9 +204,20 @@ def cmd_adapters(args: argparse.Namespace, settings: Settings, run: Any, error: 
             return _print(rows, args.json, lambda r: json.dumps(r, indent=2))
     except AdapterError as problem:
         raise error(str(problem)) from None
+
+    def on_event(kind: str, payload: Mapping[str, Any]) -> None:
+        if kind == "progress" and "line" in payload:
+            print(f"gate: {payload['line']}", file=sys.stderr, flush=True)
+
+    if command == "evaluate":
+        report = run(settings, "adapters.evaluate", {"name": args.name}, on_event)
+        print(json.dumps(report, indent=2) if args.json else report["table"])
+        return 0 if report["passed"] else 1
     if command == "promote":
-        done = run(settings, "adapters.promote", {"name": args.name, "reason": args.reason})
-        print(json.dumps(done) if args.json else f"{args.name} v{done['version']} promoted")
+        request = {"name": args.name, "reason": args.reason, "force": args.force}
+        done = run(settings, "adapters.promote", request, on_event)
+        shown = f"{args.name} v{done['version']} promoted"
+        print(json.dumps(done) if args.json else shown + (" over a failed gate" if args.force else ""))
         return 0
     done = run(settings, "adapters.delete", {"name": args.name})
     print(json.dumps(done) if args.json else f"deleted {done['versions']} version(s) of {args.name}")
@@ -195,10 +226,11 @@ def cmd_adapters(args: argparse.Namespace, settings: Settings, run: Any, error: 
 
 def run_finetune_command(app: Appliance, actor: Actor, name: str, args: Mapping[str, Any], emit: Any) -> Any:
     """The store side of these commands (in this process, or in the service behind the control socket)."""
-    from appliance.build import base_model_path, lora_trainer
-    from appliance.finetune.adapters import AdapterRegistry, promote_adapter
+    from appliance.build import base_model_path, lora_trainer, question_writer
+    from appliance.finetune.adapters import AdapterRegistry
     from appliance.finetune.datasets import DatasetRegistry, build
     from appliance.finetune.feedback_review import ACCEPT, REJECT, review_feedback
+    from appliance.finetune.gate import evaluate_adapter, promote_adapter
     from appliance.finetune.training import FinetuneRequest, finetune
 
     datasets = DatasetRegistry(app.settings.finetune_dir / "datasets")
@@ -213,6 +245,9 @@ def run_finetune_command(app: Appliance, actor: Actor, name: str, args: Mapping[
             collection=args.get("collection"),
             from_file=source,
             from_feedback=bool(args.get("from_feedback")),
+            task=str(args.get("task") or "answer"),
+            question_writer=question_writer(app.settings) if args.get("task") == "evidence" else None,
+            progress=lambda line: emit("progress", {"line": line}),
         )
         return vars(built)
     if name == "dataset.review":
@@ -237,8 +272,19 @@ def run_finetune_command(app: Appliance, actor: Actor, name: str, args: Mapping[
 
         version = finetune(app, lora_trainer(), app.generator, base_model_path(app.settings), request, actor, progress)
         return vars(version)
+    if name == "adapters.evaluate":
+        report = evaluate_adapter(app, str(args["name"]), actor, lambda line: emit("progress", {"line": line}))
+        return {**report.to_json(), "table": report.table()}
     if name == "adapters.promote":
-        return vars(promote_adapter(app, str(args["name"]), str(args.get("reason") or ""), actor))
+        done = promote_adapter(
+            app,
+            str(args["name"]),
+            str(args.get("reason") or ""),
+            actor,
+            force=bool(args.get("force")),
+            progress=lambda line: emit("progress", {"line": line}),
+        )
+        return vars(done)
     removed = adapters.delete(str(args["name"]))
     app.audit.record(
         actor,

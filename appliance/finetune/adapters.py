@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance.actors import Actor
-from appliance.app import Appliance
-from appliance.audit import events as audit_events
 from appliance.file_digest import file_sha256
 from appliance.file_modes import write_atomically
 from appliance.versioned_index import VersionedIndex
@@ -56,6 +52,11 @@ class AdapterVersion:
     trained_ms: int
     state: str = TRAINED
     promoted: dict[str, Any] = field(default_factory=dict)  # by, ms, reason
+    evaluation: dict[str, Any] = field(default_factory=dict)  # the gate's last verdict on this file (gate.py)
+
+    def abstains(self) -> bool:
+        """Whether the gate approved this very file to decide abstention (an empty pick is a refusal)."""
+        return bool(self.evaluation.get("abstention_approved")) and self.evaluation.get("sha256") == self.sha256
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class ServedAdapter:
     version: int
     sha256: str
     path: Path
+    abstains: bool = False  # the gate approved it to decide abstention
 
 
 class AdapterRegistry(VersionedIndex[AdapterVersion]):
@@ -103,6 +105,14 @@ class AdapterRegistry(VersionedIndex[AdapterVersion]):
 
         return self._change(name, mark)[-1]
 
+    def record_evaluation(self, name: str, verdict: dict[str, Any]) -> AdapterVersion:
+        """Keep the gate's verdict (pass, abstention, figures' digest) with the newest version."""
+
+        def mark(entries: list[dict[str, Any]]) -> None:
+            entries[-1]["evaluation"] = verdict
+
+        return self._change(name, mark)[-1]
+
     def delete(self, name: str) -> list[AdapterVersion]:
         """Remove every version of `name` and its files."""
         removed = self._remove(name)
@@ -123,7 +133,7 @@ class AdapterRegistry(VersionedIndex[AdapterVersion]):
         path = self.folder / version.file
         if not path.is_file() or file_sha256(path) != version.sha256:
             raise AdapterError(f"adapter {name} v{version.version}: the file is not the registered one; refusing it")
-        return ServedAdapter(version.name, version.version, version.sha256, path)
+        return ServedAdapter(version.name, version.version, version.sha256, path, version.abstains())
 
 
 def check_name(name: str) -> None:
@@ -177,18 +187,3 @@ def adapter_for(
     if problem is not None:
         raise AdapterError(problem)
     return registry.served(name, base_sha256)
-
-
-def promote_adapter(app: Appliance, name: str, reason: str, actor: Actor) -> AdapterVersion:
-    """Promote the newest version of `name` (an admin's decision, with a reason), audited."""
-    if not reason.strip():
-        raise AdapterError("a promotion needs a reason")
-    registry = AdapterRegistry(app.settings.finetune_dir / "adapters")
-    version = registry.promote(name, actor.name, int(time.time() * 1000), reason.strip())
-    app.audit.record(
-        actor,
-        audit_events.ADAPTER_PROMOTE,
-        subject=version.name,
-        details={"version": version.version, "sha256": version.sha256, "reason": reason.strip()},
-    )
-    return version

@@ -15,6 +15,7 @@ import random
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,14 @@ from appliance.app import Appliance
 from appliance.audit import events as audit_events
 from appliance.file_digest import file_sha256
 from appliance.file_modes import write_atomically
+from appliance.finetune.evidence_data import QuestionWriter, evidence_examples
 from appliance.finetune.examples import Example, ExampleError, read_jsonl, redacted
 from appliance.finetune.feedback_review import accepted_items
 from appliance.store.collection_names import check_collection_name
 from appliance.versioned_index import VersionedIndex
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-TASKS = ("answer",)
+TASKS = ("answer", "evidence")
 
 
 class DatasetError(ValueError):
@@ -112,9 +114,16 @@ def build(
     collection: str | None,
     from_file: Path | None = None,
     from_feedback: bool = False,
+    task: str = "answer",
+    question_writer: QuestionWriter | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Dataset:
     """Gather, redact, split and register a training set; audited as `dataset.build`."""
     check_name(name)
+    if task == "evidence":
+        return _build_evidence(app, registry, name, actor, collection, question_writer, progress)
+    if task not in TASKS:
+        raise DatasetError(f"task {task!r}: one of {', '.join(TASKS)}")
     if from_file is None and not from_feedback:
         raise DatasetError("say where the examples come from: --from-file JSONL and/or --from-feedback")
     if from_file is not None and collection is None:
@@ -142,12 +151,62 @@ def build(
             collections = sorted({item.collection for item in accepted})
     if not examples:
         raise DatasetError(f"data set {name}: no examples (nothing in the file, or no accepted feedback)")
+    return _register(app, registry, name, actor, "answer", examples, collections, sources, counts)
+
+
+def _build_evidence(
+    app: Appliance,
+    registry: DatasetRegistry,
+    name: str,
+    actor: Actor,
+    collection: str | None,
+    question_writer: QuestionWriter | None,
+    progress: Callable[[str], None] | None,
+) -> Dataset:
+    """Evidence examples from the collection's stored documents (evidence_data.py), questions redacted."""
+    if collection is None:
+        raise DatasetError("--task evidence needs --collection: its documents are the material")
+    check_collection_name(collection)
+    if question_writer is None:
+        raise DatasetError("--task evidence needs a question writer")
+    redactions: Counter[str] = Counter()
+
+    def write_questions(sentence: str) -> list[tuple[str, str]]:
+        pairs = question_writer(sentence)
+        if not pairs:
+            return []
+        clean, found = app.redactor.redact_texts([q for q, _ in pairs], collection)
+        redactions.update(found)
+        return [(q, a) for q, (_, a) in zip(clean, pairs, strict=True)]
+
+    ft = app.settings.finetune
+    examples, counts = evidence_examples(app, collection, write_questions, ft.evidence_examples, ft.seed, progress)
+    if not examples:
+        raise DatasetError(
+            f"data set {name}: no evidence examples from collection {collection} "
+            f"({counts['sentences']} sentences, {counts['questions']} questions, none passed the checks)"
+        )
+    sources = [{"kind": "documents", "collection": collection, "examples": len(examples), "checks": dict(counts)}]
+    return _register(app, registry, name, actor, "evidence", examples, [collection], sources, redactions)
+
+
+def _register(
+    app: Appliance,
+    registry: DatasetRegistry,
+    name: str,
+    actor: Actor,
+    task: str,
+    examples: list[Example],
+    collections: list[str],
+    sources: list[dict[str, Any]],
+    counts: Counter[str],
+) -> Dataset:
     seed = app.settings.finetune.seed
     train, heldout = split(examples, app.settings.finetune.held_out_fraction, seed)
     dataset = Dataset(
         name=name,
         version=0,
-        task="answer",
+        task=task,
         sha256="",
         train_file="",
         heldout_file="",
@@ -167,17 +226,31 @@ def build(
 
 
 def split(examples: list[Example], held_out: float, seed: int) -> tuple[list[Example], list[Example]]:
-    """A seeded shuffle, then the first share held out (none when there are too few to spare)."""
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    cut = int(len(examples) * held_out) if len(examples) >= 10 else 0
-    return [examples[i] for i in order[cut:]], [examples[i] for i in order[:cut]]
+    """A seeded shuffle of the questions, then the first share held out (none when there are too few).
+
+    Examples that ask the same question (an evidence question with and without its answer) stay
+    on the same side, so no held-out question was ever seen in training.
+    """
+    groups: dict[str, list[Example]] = {}
+    for example in examples:
+        groups.setdefault(_question_of(example), []).append(example)
+    keys = list(groups)
+    random.Random(seed).shuffle(keys)
+    cut = int(len(keys) * held_out) if len(keys) >= 10 else 0
+    return [e for k in keys[cut:] for e in groups[k]], [e for k in keys[:cut] for e in groups[k]]
+
+
+def _question_of(example: Example) -> str:
+    """The last user message before the answer, without the candidate list of an evidence prompt."""
+    users = [content for role, content in example.messages[:-1] if role == "user"]
+    return users[-1].rsplit("Question:", 1)[-1].strip() if users else json.dumps(example.to_json())
 
 
 def dataset_details(dataset: Dataset) -> dict[str, Any]:
     """The audit event of a build: identity, size and sources (never the examples' text)."""
     return {
         "version": dataset.version,
+        "task": dataset.task,
         "sha256": dataset.sha256,
         "train_examples": dataset.train_examples,
         "heldout_examples": dataset.heldout_examples,

@@ -86,6 +86,8 @@ def finetune(
     dataset = datasets.latest(request.dataset)
     examples = datasets.examples(dataset)
     params = params_for_settings(app.settings, request.overrides)
+    if dataset.task == "evidence":  # the recall prompt carries its candidate sentences: longer than a Q&A pair
+        params = replace(params, max_tokens=max(params.max_tokens, app.settings.finetune.evidence_max_tokens))
     run_dir = app.settings.finetune_dir / "runs" / request.name
     if not request.resume:
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -69,6 +69,17 @@ class Vault:
         matcher.add(self._values(collection, generation, self._catalog.ignored_digests(collection)))
         return matcher
 
+    def sealed_originals(self, collection: str) -> list[KnownValue]:
+        """Every value the collection's vault holds, of every type, unsealed in memory only.
+
+        For the evaluation gate's privacy probe, which looks for them in a model's output and
+        never prints or stores them.
+        """
+        return [
+            KnownValue(entity_type, f"<{entity_type}_{number}>", unseal(self._seal_key, sealed))
+            for entity_type, number, sealed, _generation in self._catalog.sealed_values(collection)
+        ]
+
     def is_ignored(self, collection: str, value: str) -> bool:
         """Whether an operator took this value off the collection's redaction."""
         cached = self._cache.get(collection)

@@ -1,0 +1,143 @@
+"""Evidence examples from a collection's own stored documents, with no external labels.
+
+Each stored sentence long enough to answer something gives questions (written locally, by rules over
+the spaCy parse: appliance/backends/question_rules.py). A question is kept only when three checks
+pass:
+- retrievable: `ask`'s own retrieval and ranking put its sentence among the candidates the model sees;
+- not a copy: the question does not contain its answer and is not the sentence itself;
+- unanswerable without it: no other candidate contains the answer, so removing the sentence (and
+  every chunk that holds it) leaves a list that does not answer the question.
+A kept question gives an answerable example (the candidates as `ask` builds them, the target id)
+and an unanswerable one (the candidates of the passages retrieval found for it that do not hold
+the sentence, BM25 and dense hard negatives sharing its words; target []). The messages are the
+recall prompt itself, so the model is trained on exactly what it is shown at answer time.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from appliance.answer.citations import Evidence
+from appliance.answer.prompts import recall_messages
+from appliance.answer.recall import relevant_candidates
+from appliance.answer.retrieval import Retrieved, retrieve
+from appliance.app import Appliance
+from appliance.finetune.examples import Example
+from appliance.sentences import sentence_spans
+
+QuestionWriter = Callable[[str], list[tuple[str, str]]]  # sentence -> [(question, answer)]
+MIN_SENTENCE_CHARS = 40
+QUESTIONS_PER_SENTENCE = 2
+
+
+@dataclass(frozen=True)
+class StoredSentence:
+    document_row: int
+    start: int
+    end: int
+    text: str
+
+
+def evidence_examples(
+    app: Appliance,
+    collection: str,
+    write_questions: QuestionWriter,
+    limit: int,
+    seed: int,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[Example], Counter[str]]:
+    """Up to `limit` examples, half answerable and half not, and how many questions each check dropped."""
+    counts: Counter[str] = Counter()
+    examples: list[Example] = []
+    sentences = list(stored_sentences(app, collection))
+    random.Random(seed).shuffle(sentences)
+    counts["sentences"] = len(sentences)
+    for index, sentence in enumerate(sentences, start=1):
+        if len(examples) >= limit:
+            break
+        for question, answer in write_questions(sentence.text)[:QUESTIONS_PER_SENTENCE]:
+            counts["questions"] += 1
+            made = _examples_for(app, collection, sentence, question, answer, counts)
+            examples.extend(made)
+            if made:
+                break  # one question per sentence: more sentences, not more of one
+        if progress and index % 25 == 0:
+            progress(f"{index}/{len(sentences)} sentences, {len(examples)} examples")
+    counts["answerable"] = sum(1 for e in examples if target_ids(e))
+    counts["unanswerable"] = len(examples) - counts["answerable"]
+    return examples[:limit], counts
+
+
+def stored_sentences(app: Appliance, collection: str) -> Iterator[StoredSentence]:
+    """The sentences of every active document of the collection, in stored (redacted) text."""
+    for document in app.catalog.list_active([collection]):
+        text = app.catalog.document_text(document.row_id)
+        for start, end in sentence_spans(text, 0, len(text)):
+            if end - start >= MIN_SENTENCE_CHARS:
+                yield StoredSentence(document.row_id, start, end, text[start:end])
+
+
+def target_ids(example: Example) -> list[int]:
+    """The ids an evidence example's answer names ([] for an unanswerable one)."""
+    return list(json.loads(example.messages[-1][1])["ids"])
+
+
+def _examples_for(
+    app: Appliance, collection: str, sentence: StoredSentence, question: str, answer: str, counts: Counter[str]
+) -> list[Example]:
+    if _folded(answer) in _folded(question) or _folded(question) == _folded(sentence.text):
+        counts["dropped_copy"] += 1
+        return []
+    vector = app.embedder.embed([question])[0]
+    hits = retrieve(
+        question,
+        catalog=app.catalog,
+        vectors=app.vectors,
+        embedder=app.embedder,
+        collections=[collection],
+        top_k=app.settings.answering.top_k,
+        query_vector=vector,
+    )
+    candidates = relevant_candidates(app, question, vector, hits)
+    answering = [i for i, c in enumerate(candidates) if _holds(c, sentence)]
+    if not answering:
+        counts["dropped_not_retrievable"] += 1
+        return []
+    if any(_folded(answer) in _folded(c.text) for i, c in enumerate(candidates) if i not in answering):
+        counts["dropped_answer_elsewhere"] += 1
+        return []
+    made = [_example(question, candidates, [answering[0] + 1])]
+    negatives = relevant_candidates(app, question, vector, [h for h in hits if not _chunk_holds(h, sentence)])
+    if negatives and not any(_folded(answer) in _folded(c.text) for c in negatives):
+        made.append(_example(question, negatives, []))
+    else:
+        counts["no_hard_negative"] += 1
+    return made
+
+
+def _example(question: str, candidates: Sequence[Evidence], ids: list[int]) -> Example:
+    messages = recall_messages(question, [c.text for c in candidates])
+    pairs = [(m["role"], m["content"]) for m in messages]
+    return Example((*pairs, ("assistant", json.dumps({"ids": ids}))))
+
+
+def _holds(candidate: Evidence, sentence: StoredSentence) -> bool:
+    """The candidate is the sentence (or a sentence that contains it)."""
+    return (
+        candidate.chunk.document_row == sentence.document_row
+        and candidate.start <= sentence.start
+        and candidate.end >= sentence.end
+    )
+
+
+def _chunk_holds(hit: Retrieved, sentence: StoredSentence) -> bool:
+    chunk = hit.chunk
+    return chunk.document_row == sentence.document_row and chunk.start < sentence.end and chunk.end > sentence.start
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.lower().split())
