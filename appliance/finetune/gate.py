@@ -219,6 +219,8 @@ def _evidence_checks(
         "base": evidence_figures(base, abstains=False),
         "adapter": abstaining if report.abstention_approved else evidence_figures(mine, abstains=False),
     }
+    for name in ("refusal_rate", "false_refusal_rate"):  # what abstention would give, approved or not
+        report.figures["adapter"][f"empty_pick_{name}"] = abstaining[name]
     b, a = report.figures["base"], report.figures["adapter"]
     report.checks.append(
         Check(
