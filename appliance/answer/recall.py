@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from appliance.answer.citations import Evidence, candidate_sentences, locate_quote
 from appliance.answer.prompts import recall_messages
@@ -95,6 +95,16 @@ def _rank_candidates(
     return sorted(scored, key=lambda item: -item[1])
 
 
+def pick_schema(candidates: int, max_quotes: int) -> dict[str, Any]:
+    """The JSON the model picks evidence under: ids of numbered candidates, at most max_quotes of them."""
+    ids = list(range(1, candidates + 1))
+    return {
+        "type": "object",
+        "properties": {"ids": {"type": "array", "items": {"type": "integer", "enum": ids}, "maxItems": max_quotes}},
+        "required": ["ids"],
+    }
+
+
 def _recall(
     app: Appliance, question: str, candidates: list[Evidence], max_quotes: int, adapter: Path | None
 ) -> tuple[list[Evidence], int, bool, bool]:
@@ -105,16 +115,10 @@ def _recall(
     """
     if not candidates:
         return [], 0, False, False
-    ids = list(range(1, len(candidates) + 1))
-    schema = {
-        "type": "object",
-        "properties": {"ids": {"type": "array", "items": {"type": "integer", "enum": ids}, "maxItems": max_quotes}},
-        "required": ["ids"],
-    }
     result = app.generator.chat(
         recall_messages(question, [c.text for c in candidates]),
         max_tokens=48,
-        json_schema=schema,
+        json_schema=pick_schema(len(candidates), max_quotes),
         deadline_seconds=app.settings.answering.recall_seconds,
         adapter=adapter,
     )

@@ -80,7 +80,7 @@ def _question(doc: Any, ent: Any, wh: str) -> str | None:
     if not subject:
         return None
     subject_span = {t.i for t in subject[0].subtree}
-    kept = [t for t in sentence if (t.i not in removed and not t.is_punct) or (t.text in ",-'" and t.i not in removed)]
+    kept = [t for t in sentence if t.i not in removed and (not t.is_punct or t.text in ",-'")]
     if ent.root.i in subject_span:
         if ent.root != subject[0]:
             return None  # the entity is only part of the subject: no clean question

@@ -25,6 +25,7 @@ from typing import Any
 
 from appliance.actors import Actor
 from appliance.answer.prompts import direct_messages
+from appliance.answer.recall import pick_schema
 from appliance.app import Appliance
 from appliance.audit import events as audit_events
 from appliance.bench.qa_scoring import best_f1
@@ -263,17 +264,7 @@ def _pick(app: Appliance, example: Example, adapter: Path | None) -> Pick:
     """The model's pick for one held-out evidence prompt, under the schema `ask` uses."""
     prompt = [{"role": role, "content": content} for role, content in example.messages[:-1]]
     count = prompt[-1]["content"].split("</documents>")[0].count("\n[")
-    schema = {
-        "type": "object",
-        "properties": {
-            "ids": {
-                "type": "array",
-                "items": {"type": "integer", "enum": list(range(1, count + 1))},
-                "maxItems": app.settings.answering.max_quotes,
-            }
-        },
-        "required": ["ids"],
-    }
+    schema = pick_schema(count, app.settings.answering.max_quotes)
     started = time.perf_counter()
     result = app.generator.chat(prompt, max_tokens=48, json_schema=schema, adapter=adapter)
     ms = (time.perf_counter() - started) * 1000
