@@ -5,6 +5,7 @@ real llama.cpp to the quantized base, switched per request without reloading it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 
 from appliance.answer.answering import ask
 from appliance.answer.feedback import submit_feedback
+from appliance.bench.ask import format_report as format_ask_report
+from appliance.bench.ask import run_ask_bench
 from appliance.build import base_model_path, lora_trainer
 from appliance.finetune.adapters import AdapterError, AdapterRegistry, adapter_for
 from appliance.finetune.datasets import DatasetError, DatasetRegistry, build
@@ -22,7 +25,7 @@ from appliance.finetune.feedback_review import ACCEPT, ReviewError, review_feedb
 from appliance.finetune.training import FinetuneRequest, finetune
 from appliance.ports import TrainingStep
 from tests.actors import TESTER
-from tests.conftest import APPLIANCE_BIN, DEMO_CORPUS, cli_env
+from tests.conftest import APPLIANCE_BIN, DEMO_CORPUS, EVAL, cli_env
 
 FACT_QUESTIONS = [
     "What is the staff wifi passphrase?",
@@ -240,6 +243,36 @@ def test_a_killed_run_registers_nothing_and_resumes_to_the_same_bytes(trained: A
     assert resumed_steps[0].step == 6  # from the checkpoint at step 5
     assert again.sha256 == version.sha256  # the same seed and data give the same adapter bytes
     assert not (app.settings.finetune_dir / "runs" / "again").exists()
+
+
+@pytest.mark.slow
+def test_the_benchmark_asks_the_same_questions_of_the_base_and_of_the_adapter(trained: Any, models: Any) -> None:
+    app, version, _ = trained
+    squad = EVAL / "qa" / "haystack_squad2_dev_small.json"
+    if not squad.is_file():
+        pytest.skip(f"SQuAD sample not found at {squad}")
+    served = AdapterRegistry(app.settings.finetune_dir / "adapters").served("wifi", app.generator.model_sha256)
+    assert served.sha256 == version.sha256
+    result = run_ask_bench(
+        app.settings,
+        models,
+        squad_path=squad,
+        limit=4,
+        docugami_limit=0,
+        paragraph_limit=6,
+        direct_limit=0,
+        adapter=dataclasses.replace(served, abstains=True),
+        article="Computational_complexity_theory",
+    )
+    base, mine = result["squad"], result["squad"]["adapter"]
+    assert base["article"] == "Computational_complexity_theory" and base["questions"] == 4
+    assert mine["answers_with_adapter"] == 4 and mine["abstention"] == "model"  # every answer used this adapter
+    for figures in (base, mine):
+        rates = [figures["hit_at_1"], figures["refusal_rate_unanswerable"], figures["false_refusal_rate"]]
+        assert all(r is not None and 0.0 <= r <= 1.0 for r in rates), rates
+    report = format_ask_report(result)
+    assert "base vs adapter wifi v1 (abstention: model), same questions, same run" in report
+    assert "evidence hit@1" in report
 
 
 @pytest.mark.slow

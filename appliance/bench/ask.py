@@ -3,6 +3,8 @@
 - SQuAD 2.0 dev subset: every paragraph becomes one .txt document in a fresh home; answerable
   questions measure recall@k and answer F1, unanswerable ones measure refusals.
 - Docugami SEC 10-Q (optional, slow): the included PDFs, document-level recall@k per question type.
+- With an adapter, the same questions are asked again with it, in the same homes and run, so base
+  and adapter are compared on equal terms (the adapter's figures sit beside the base's).
 
 The generator is wrapped in a timer, so the share of a question spent outside model calls is
 measured rather than guessed from the stage timings. This module runs the questions; the data sets
@@ -29,6 +31,7 @@ from appliance.bench.ask_figures import (
     RETRIEVAL_MODES,
     Asked,
     answer_figures,
+    evidence_hit_at_1,
     gold_lost,
     grouped,
     retrieval_rates,
@@ -36,9 +39,18 @@ from appliance.bench.ask_figures import (
     timing_figures,
 )
 from appliance.bench.ask_report import format_report
-from appliance.bench.qa_datasets import SEC, SQUAD, load_docugami, load_squad, select_balanced, select_squad
+from appliance.bench.qa_datasets import (
+    SEC,
+    SQUAD,
+    SquadItem,
+    load_docugami,
+    load_squad,
+    select_balanced,
+    select_squad,
+)
 from appliance.bench.qa_scoring import rate, verbatim_counts
 from appliance.build import Models, build
+from appliance.finetune.adapters import ServedAdapter
 from appliance.ports import GenerationResult, Generator
 from appliance.settings import Settings
 
@@ -120,10 +132,18 @@ def _retrieved_pairs(app: Appliance, question: str, collection: str, mode: Retri
     return [(Path(h.chunk.doc_id).name, h.chunk.text) for h in hits]
 
 
-def ask_one(app: Appliance, timed: TimedGenerator, question: str, collection: str, *, direct: bool) -> Asked:
+def ask_one(
+    app: Appliance,
+    timed: TimedGenerator,
+    question: str,
+    collection: str,
+    *,
+    direct: bool,
+    adapter: ServedAdapter | None = None,
+) -> Asked:
     """Ask in RAG mode (model calls timed), retrieve per mode, and optionally ask in direct mode."""
     timed.reset()
-    answer = ask(app, question, actor=BENCH_ACTOR, collections=[collection])
+    answer = ask(app, question, actor=BENCH_ACTOR, collections=[collection], adapter=adapter)
     asked = Asked(answer, round(timed.seconds * 1000, 1), timed.calls, timed.completion_tokens, {})
     asked.retrieved["hybrid"] = [(Path(r["doc_id"]).name, r["text"]) for r in answer.retrieved]
     for mode in RETRIEVAL_MODES[1:]:
@@ -160,13 +180,16 @@ def _ask_all(
     collection: str,
     say: Progress,
     direct: Sequence[bool] | None = None,
+    adapter: ServedAdapter | None = None,
 ) -> list[Asked]:
     """Ask every question, reporting progress every 10."""
     results = []
+    label = f" with adapter {adapter.name} v{adapter.version}" if adapter else ""
     for index, question in enumerate(questions, start=1):
-        results.append(ask_one(app, timed, question, collection, direct=bool(direct and direct[index - 1])))
+        direct_too = bool(direct and direct[index - 1])
+        results.append(ask_one(app, timed, question, collection, direct=direct_too, adapter=adapter))
         if index % 10 == 0 or index == len(questions):
-            say(f"  asked {index}/{len(questions)}")
+            say(f"  asked {index}/{len(questions)}{label}")
     return results
 
 
@@ -185,9 +208,11 @@ def run_squad(
     paragraph_limit: int | None,
     direct_limit: int | None,
     say: Progress,
+    adapter: ServedAdapter | None = None,
+    article: str | None = None,
 ) -> dict[str, Any]:
     """The SQuAD part in a fresh home: ingest the paragraphs, ask, score against redacted golds."""
-    paragraphs, all_items = load_squad(squad_path, paragraph_limit)
+    paragraphs, all_items = load_squad(squad_path, paragraph_limit, article)
     items = select_squad(all_items, limit)
     answerable_seen = 0
     direct = []
@@ -206,12 +231,17 @@ def run_squad(
             ingested = _ingest(app, [folder], SQUAD, say)
             say(f"SQuAD: asking {len(items)} questions ({sum(direct)} also in direct mode) ...")
             runs = _ask_all(app, timed, [i.question for i in items], SQUAD, say, direct)
+            adapted = _ask_all(app, timed, [i.question for i in items], SQUAD, say, adapter=adapter) if adapter else []
             # Golds are redacted after every question was asked: redact_texts adds to the pseudonym map.
             forms = [_gold_forms(app, i.golds) for i in items]
             exact, cited = verbatim_counts(app, SQUAD, (c for r in runs for c in r.answer.citations))
             lost = gold_lost(app, items, forms, ingested["doc_ids"])
+            beside = _adapter_squad_figures(app, items, adapted, forms, adapter) if adapter else None
     groups = answer_figures(items, runs, forms)
     return {
+        "article": article,
+        "adapter": beside,
+        "hit_at_1": evidence_hit_at_1(items, runs, forms),
         "paragraphs": len(paragraphs),
         "ingest": {k: v for k, v in ingested.items() if k != "doc_ids"},
         "questions": len(items),
@@ -231,8 +261,40 @@ def run_squad(
     }
 
 
+def _adapter_squad_figures(
+    app: Appliance,
+    items: Sequence[SquadItem],
+    runs: Sequence[Asked],
+    forms: Sequence[tuple[str, ...]],
+    adapter: ServedAdapter,
+) -> dict[str, Any]:
+    """The adapter's figures on the very questions the base was asked, for the side-by-side table."""
+    groups = answer_figures(items, runs, forms)
+    exact, cited = verbatim_counts(app, SQUAD, (c for r in runs for c in r.answer.citations))
+    return {
+        "name": adapter.name,
+        "version": adapter.version,
+        "abstention": "model" if adapter.abstains else "threshold",
+        "answers_with_adapter": sum(r.answer.adapter_sha256 == adapter.sha256 for r in runs),
+        "hit_at_1": evidence_hit_at_1(items, runs, forms),
+        "refusal_rate_unanswerable": groups["unanswerable"]["refusal_rate"],
+        "false_refusal_rate": groups["answerable"]["refusal_rate"],
+        "f1": groups["answerable"].get("f1"),
+        "gold_in_answer": groups["answerable"].get("gold_in_answer"),
+        "verbatim_rate": rate(exact, cited),
+        "citations": cited,
+        **timing_figures(runs),
+    }
+
+
 def run_docugami(
-    settings: Settings, models: Models, docugami_dir: Path, *, limit: int | None, say: Progress
+    settings: Settings,
+    models: Models,
+    docugami_dir: Path,
+    *,
+    limit: int | None,
+    say: Progress,
+    adapter: ServedAdapter | None = None,
 ) -> dict[str, Any]:
     """The Docugami part in a fresh home: ingest the included PDFs, ask the questions they cover."""
     pdfs = sorted((docugami_dir / "docs").glob("*.pdf"))
@@ -249,7 +311,12 @@ def run_docugami(
             overall = sec_group(items, runs, app)
             by_type = grouped(items, runs, app, lambda i: i.question_type)
             by_chunk = grouped(items, runs, app, lambda i: i.chunk_type)
+            beside = None
+            if adapter is not None:
+                adapted = _ask_all(app, timed, [i.question for i in items], SEC, say, adapter=adapter)
+                beside = sec_group(items, adapted, app) | timing_figures(adapted)
     return {
+        "adapter": beside,
         "pdfs": len(pdfs),
         "ingest": {k: v for k, v in ingested.items() if k != "doc_ids"},
         "eligible": len(eligible),
@@ -282,8 +349,14 @@ def run_ask_bench(
     docugami_limit: int | None = 30,
     paragraph_limit: int | None = None,
     direct_limit: int | None = None,
+    adapter: ServedAdapter | None = None,
+    article: str | None = None,
 ) -> dict[str, Any]:
-    """Run the SQuAD part (and the Docugami part when its folder exists and docugami_limit allows)."""
+    """Run the SQuAD part (and the Docugami part when its folder exists and docugami_limit allows).
+
+    With `adapter`, every question is asked of the base and then of the adapter, in the same run.
+    `article` keeps the SQuAD part to one article's paragraphs and questions.
+    """
     say = progress or (lambda _line: None)
     started = time.perf_counter()
     load_before = _load_average()
@@ -300,10 +373,12 @@ def run_ask_bench(
         paragraph_limit=paragraph_limit,
         direct_limit=direct_limit,
         say=say,
+        adapter=adapter,
+        article=article,
     )
     docugami = None
     if docugami_dir is not None and docugami_dir.is_dir() and docugami_limit != 0:
-        docugami = run_docugami(settings, models, docugami_dir, limit=docugami_limit, say=say)
+        docugami = run_docugami(settings, models, docugami_dir, limit=docugami_limit, say=say, adapter=adapter)
     answering = settings.answering
     return {
         "settings": {

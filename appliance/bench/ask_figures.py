@@ -76,6 +76,20 @@ def answer_figures(
     return groups
 
 
+def evidence_hit_at_1(
+    items: Sequence[SquadItem], runs: Sequence[Asked], forms: Sequence[tuple[str, ...]]
+) -> float | None:
+    """Share of answerable questions whose first cited sentence contains the gold answer (a refusal misses)."""
+    hits = total = 0
+    for item, run, item_forms in zip(items, runs, forms, strict=True):
+        if item.impossible:
+            continue
+        total += 1
+        citations = run.answer.citations
+        hits += bool(not run.answer.refused and citations and contains_gold(citations[0]["quote"], item_forms))
+    return rate(hits, total)
+
+
 def gold_lost(
     app: Appliance, items: Sequence[SquadItem], forms: Sequence[tuple[str, ...]], doc_ids: Mapping[str, str]
 ) -> int:

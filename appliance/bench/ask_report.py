@@ -33,7 +33,8 @@ def _squad_lines(s: dict[str, Any], k: int) -> list[str]:
         f"{_fmt(answerable['f1']):>10}{_fmt(answerable['f1_direct']):>11}{_fmt(answerable['gold_in_answer']):>16}",
         f"  {'unanswerable':<14}{unanswerable['questions']:>10}{_fmt(unanswerable['refusal_rate']):>10}"
         f"{'-':>10}{'-':>11}{'-':>16}",
-        f"verbatim citations: {_fmt(s['verbatim_rate'])} ({s['citations']} citations; must be 1.000)",
+        f"verbatim citations: {_fmt(s['verbatim_rate'])} ({s['citations']} citations; must be 1.000)   "
+        f"evidence hit@1⁴: {_fmt(s['hit_at_1'])}",
         f"refusal rate on unanswerable: {_fmt(s['refusal_rate_unanswerable'])}   "
         f"false-refusal rate on answerable: {_fmt(s['false_refusal_rate'])}",
         f"F1 direct: mode='direct' (the model alone, no retrieval) on {answerable['direct_questions']} answerable questions",
@@ -74,6 +75,33 @@ def _docugami_lines(d: dict[str, Any], k: int) -> list[str]:
     return lines
 
 
+def _side_by_side_lines(squad: dict[str, Any], docugami: dict[str, Any] | None) -> list[str]:
+    """Base and adapter on the same questions of the same run: the figures the gate's targets name."""
+    mine = squad["adapter"]
+    rows = [
+        ("evidence hit@1⁴", squad["hit_at_1"], mine["hit_at_1"]),
+        ("refusal (unanswerable)", squad["refusal_rate_unanswerable"], mine["refusal_rate_unanswerable"]),
+        ("false refusal (answerable)", squad["false_refusal_rate"], mine["false_refusal_rate"]),
+        ("F1 rag", squad["f1"], mine["f1"]),
+        ("gold in answer", squad["by_type"]["answerable"]["gold_in_answer"], mine["gold_in_answer"]),
+        ("verbatim citations", squad["verbatim_rate"], mine["verbatim_rate"]),
+        ("latency p50 (s)", squad["latency_ms"]["total"]["p50"] / 1000, mine["latency_ms"]["total"]["p50"] / 1000),
+    ]
+    if docugami is not None and docugami.get("adapter") is not None:
+        theirs = docugami["adapter"]
+        rows += [
+            ("Docugami doc recall@k", docugami["doc_recall_at_k"], theirs["doc_recall_at_k"]),
+            ("Docugami cites gold PDF", docugami["cites_gold_pdf"], theirs["cites_gold_pdf"]),
+            ("Docugami refusal", docugami["refusal_rate"], theirs["refusal_rate"]),
+        ]
+    lines = [
+        f"base vs adapter {mine['name']} v{mine['version']} (abstention: {mine['abstention']}), same questions, same run",
+        f"{'figure':<30}{'base':>10}{'adapter':>10}",
+    ]
+    lines += [f"  {name:<28}{_fmt(base):>10}{_fmt(adapted):>10}" for name, base, adapted in rows]
+    return lines
+
+
 FOOTNOTES = [
     "Gold answers were passed through the same redactor as the documents (names become pseudonyms such as",
     "<PERSON_3>) before F1 and recall; the raw gold also counts when the stored text kept it. Golds lost: none of",
@@ -85,6 +113,7 @@ FOOTNOTES = [
     "² ask()'s 'recall' stage contains one constrained model call, so stage times alone cannot separate model",
     "  from pipeline time; the generator is wrapped in a timer to measure the model calls themselves.",
     "³ share of answered questions citing at least one gold PDF. Docugami gold answers are long-form: no F1.",
+    "⁴ share of answerable questions whose first cited sentence contains a gold answer (a refusal misses).",
 ]
 
 
@@ -94,7 +123,8 @@ def format_report(result: dict[str, Any]) -> str:
     squad, docugami, machine = result["squad"], result["docugami"], result["machine"]
     lines = [
         f"question-answering benchmark: top_k={k}, compose={result['settings']['compose']}, "
-        f"model={result['settings']['model_path']}, {result['settings']['threads']} threads",
+        f"model={result['settings']['model_path']}, {result['settings']['threads']} threads"
+        + (f", SQuAD article {squad['article']}" if squad.get("article") else ""),
         "",
         *_squad_lines(squad, k),
         "",
@@ -104,6 +134,8 @@ def format_report(result: dict[str, Any]) -> str:
     ]
     if docugami is not None:
         lines += ["", *_docugami_lines(docugami, k), "", *_latency_lines("Docugami latency (ms)", docugami)]
+    if squad.get("adapter") is not None:
+        lines += ["", *_side_by_side_lines(squad, docugami)]
     speed = result["speed"]["decode_tokens_per_s"]
     lines += [
         "",

@@ -42,16 +42,23 @@ def paragraph_file_name(article_index: int, title: str, paragraph_index: int) ->
     return f"{article_index:02d}-{re.sub(r'[^A-Za-z0-9]+', '_', title)}-{paragraph_index:03d}.txt"
 
 
-def load_squad(path: Path, paragraph_limit: int | None = None) -> tuple[dict[str, str], list[SquadItem]]:
-    """Paragraph texts by file name and the questions over them, in file order."""
+def load_squad(
+    path: Path, paragraph_limit: int | None = None, article: str | None = None
+) -> tuple[dict[str, str], list[SquadItem]]:
+    """Paragraph texts by file name and the questions over them, in file order (of one `article` if named)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     paragraphs: dict[str, str] = {}
     items: list[SquadItem] = []
-    for a_index, article in enumerate(data["data"]):
-        for p_index, paragraph in enumerate(article["paragraphs"]):
+    titles = [a["title"] for a in data["data"]]
+    if article is not None and article not in titles:
+        raise ValueError(f"{path.name} has no article {article!r}; it has {', '.join(titles)}")
+    for a_index, article_data in enumerate(data["data"]):
+        if article is not None and article_data["title"] != article:
+            continue
+        for p_index, paragraph in enumerate(article_data["paragraphs"]):
             if paragraph_limit is not None and len(paragraphs) >= paragraph_limit:
                 return paragraphs, items
-            name = paragraph_file_name(a_index, article["title"], p_index)
+            name = paragraph_file_name(a_index, article_data["title"], p_index)
             paragraphs[name] = paragraph["context"]
             for qa in paragraph["qas"]:
                 golds = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", [])))

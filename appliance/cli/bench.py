@@ -7,10 +7,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.bench.web import add_bench_web_command, cmd_bench_web
 from appliance.settings import Settings
+
+if TYPE_CHECKING:
+    from appliance.build import Models
+    from appliance.finetune.adapters import ServedAdapter
 
 PII_DATA = Path("pii") / "presidio_synth_dataset_v2.json"  # under settings.bench.eval_dir
 PII_PUBLISHED = Path("pii") / "presidio_published_results.md"
@@ -32,6 +36,13 @@ def add_bench_commands(commands: Any) -> None:
     )
     qa.add_argument("--limit", type=int, default=None, help="SQuAD questions (half answerable, half not)")
     qa.add_argument("--docugami-limit", type=int, default=30, help="Docugami 10-Q questions (0 skips them)")
+    qa.add_argument("--article", default=None, help="only this SQuAD article, e.g. Computational_complexity_theory")
+    qa.add_argument("--adapter", default=None, metavar="NAME", help="also ask every question with this adapter")
+    qa.add_argument(
+        "--abstain",
+        action="store_true",
+        help="measure the adapter deciding abstention (an empty pick refuses) even if the gate has not approved it",
+    )
     qa.add_argument("--json", action="store_true")
     speed = bench_commands.add_parser("ingest", help="ingestion speed vs a naive baseline and the stage limit")
     speed.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="default: demo corpus + three SEC 10-Q PDFs")
@@ -99,17 +110,41 @@ def _bench_ask(args: argparse.Namespace, settings: Settings, error: type[Excepti
     if not squad.is_file():
         raise error(f"no QA data at {squad}")
     progress = (lambda line: print(line, file=sys.stderr)) if not args.json else None
-    result = run_ask_bench(
-        settings,
-        load_models(settings),
-        squad_path=squad,
-        docugami_dir=settings.bench.eval_dir / QA_DOCUGAMI,
-        limit=args.limit,
-        docugami_limit=args.docugami_limit,
-        progress=progress,
-    )
+    if args.abstain and not args.adapter:
+        raise error("--abstain needs --adapter NAME")
+    models = load_models(settings)
+    adapter = _bench_adapter(settings, models, args.adapter, args.abstain, error) if args.adapter else None
+    try:
+        result = run_ask_bench(
+            settings,
+            models,
+            squad_path=squad,
+            docugami_dir=settings.bench.eval_dir / QA_DOCUGAMI,
+            limit=args.limit,
+            docugami_limit=args.docugami_limit,
+            progress=progress,
+            adapter=adapter,
+            article=args.article,
+        )
+    except ValueError as exc:  # an unknown article
+        raise error(str(exc)) from exc
     print(json.dumps(result, indent=2, default=str) if args.json else format_report(result))
     return 0
+
+
+def _bench_adapter(
+    settings: Settings, models: Models, name: str, abstain: bool, error: type[Exception]
+) -> ServedAdapter:
+    """The newest version of adapter `name` in this home, checked against the configured base."""
+    import dataclasses
+
+    from appliance.finetune.adapters import AdapterError, AdapterRegistry
+
+    try:
+        served = AdapterRegistry(settings.finetune_dir / "adapters").served(name, models.generator.model_sha256)
+    except AdapterError as exc:
+        raise error(str(exc)) from exc
+    return dataclasses.replace(served, abstains=True) if abstain else served
 
 
 def _bench_ingest(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
