@@ -44,6 +44,11 @@ def load_models(settings: Settings) -> Models:
     return Models(detector=_detector(settings), embedder=_embedder(settings), generator=_generator(settings))
 
 
+def models_of(app: Appliance) -> Models:
+    """The models an appliance was built with, to build another home on them without loading twice."""
+    return Models(detector=app.redactor.detector, embedder=app.embedder, generator=app.generator)
+
+
 def build_records(settings: Settings) -> Records:
     """The audit log and the accounts alone, for commands that do not own the store (audit, users, restore)."""
     audit = open_audit_log(settings)

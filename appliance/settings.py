@@ -519,6 +519,19 @@ class GateSettings(BaseModel):
         le=1,
         description="Most refusals on answerable held-out questions an adapter deciding abstention may make.",
     )
+    squad_path: Path | None = Field(
+        None,
+        description="A SQuAD 2.0 JSON file the gate also measures on (its paragraphs ingested in a throwaway home); empty: none.",
+    )
+    squad_article: str | None = Field(None, description="Only this article of squad_path; empty: every article.")
+    squad_questions: int = Field(
+        200, ge=2, le=10_000, description="SQuAD questions the gate asks, half answerable, half unanswerable."
+    )
+    docugami_dir: Path | None = Field(
+        None,
+        description="A Docugami SEC 10-Q folder (docs/*.pdf, qna_data.csv) the gate also measures on; empty: none.",
+    )
+    docugami_questions: int = Field(30, ge=1, le=10_000, description="Docugami questions the gate asks.")
 
 
 def _checkout_eval_dir() -> Path:

@@ -22,6 +22,8 @@ from appliance.finetune.adapters import AdapterError, AdapterRegistry, adapter_f
 from appliance.finetune.datasets import DatasetError, DatasetRegistry, build
 from appliance.finetune.examples import ExampleError, parse_line
 from appliance.finetune.feedback_review import ACCEPT, ReviewError, review_feedback
+from appliance.finetune.gate import evaluate_adapter
+from appliance.finetune.gate_external import external_checks
 from appliance.finetune.training import FinetuneRequest, finetune
 from appliance.ports import TrainingStep
 from tests.actors import TESTER
@@ -273,6 +275,40 @@ def test_the_benchmark_asks_the_same_questions_of_the_base_and_of_the_adapter(tr
     report = format_ask_report(result)
     assert "base vs adapter wifi v1 (abstention: model), same questions, same run" in report
     assert "evidence hit@1" in report
+
+
+@pytest.mark.slow
+def test_the_gate_measures_base_and_adapter_on_an_external_squad_file_when_a_setting_names_it(
+    trained: Any, tmp_path: Path
+) -> None:
+    app, _, _ = trained
+    source = EVAL / "qa" / "haystack_squad2_dev_small.json"
+    if not source.is_file():
+        pytest.skip(f"SQuAD sample not found at {source}")
+    article = json.loads(source.read_text())["data"][1]
+    small = tmp_path / "squad-small.json"  # a customer's own labelled file, in SQuAD 2.0 form
+    small.write_text(json.dumps({"data": [{**article, "paragraphs": article["paragraphs"][:3]}]}))
+    gate = {"squad_path": small, "squad_questions": 4}
+    with_squad = dataclasses.replace(
+        app, settings=app.settings.model_copy(update={"gate": app.settings.gate.model_copy(update=gate)})
+    )
+    report = evaluate_adapter(with_squad, "wifi", TESTER)
+    base, mine = report.figures["base"], report.figures["adapter"]
+    assert base["squad_questions"] == mine["squad_questions"] == 4
+    assert all(0.0 <= figures["squad_hit_at_1"] <= 1.0 for figures in (base, mine))
+    assert mine["squad_verbatim_rate"] in (None, 1.0)
+    checks = {c.name: c for c in report.checks}
+    assert {"SQuAD evidence hit@1", "SQuAD false refusals", "SQuAD verbatim citations"} <= set(checks)
+    assert "squad_hit_at_1" in report.table()
+    [event] = app.audit.events("action = 'adapters.evaluate' AND seq = :s", {"s": app.audit.head().seq})
+    assert event["details"]["figures"]["adapter"]["squad_questions"] == 4
+    missing = {"squad_path": tmp_path / "nowhere.json"}
+    gone = dataclasses.replace(
+        app, settings=app.settings.model_copy(update={"gate": app.settings.gate.model_copy(update=missing)})
+    )
+    served = AdapterRegistry(app.settings.finetune_dir / "adapters").served("wifi", app.generator.model_sha256)
+    [(name, passed, detail)] = external_checks(gone, served, lambda _line: None).checks
+    assert (name, passed) == ("SQuAD set", False) and "nowhere.json is not a file" in detail
 
 
 @pytest.mark.slow

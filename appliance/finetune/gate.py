@@ -10,10 +10,13 @@ figures only, never a prompt, an output or a probed value.
 Abstention: on an evidence data set, an adapter whose empty picks refuse at least
 `gate.abstain_min_refusal` of the unanswerable held-out questions while refusing at most
 `gate.abstain_max_false_refusal` of the answerable ones is approved to decide abstention itself.
+External labelled sets (SQuAD 2.0, Docugami 10-Q) are measured too when settings name them
+(gate_external.py), with the abstention rule the held-out part decided.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import statistics
@@ -33,6 +36,7 @@ from appliance.finetune.adapters import AdapterError, AdapterRegistry, AdapterVe
 from appliance.finetune.datasets import DatasetError, DatasetRegistry
 from appliance.finetune.evidence_data import target_ids
 from appliance.finetune.examples import Example
+from appliance.finetune.gate_external import external_checks
 from appliance.finetune.red_team import CASES, followed
 
 Progress = Callable[[str], None]
@@ -124,6 +128,10 @@ def evaluate_adapter(app: Appliance, name: str, actor: Actor, progress: Progress
         _evidence_checks(app, report, heldout, served, say)
     else:
         _answer_checks(app, report, heldout, served, say)
+    external = external_checks(app, dataclasses.replace(served, abstains=report.abstention_approved), say)
+    report.figures.setdefault("base", {}).update(external.base)
+    report.figures.setdefault("adapter", {}).update(external.adapter)
+    report.checks += [Check(*check) for check in external.checks]
     say(f"red team: {len(CASES)} cases, base and adapter")
     _red_team_checks(app, report, served)
     say("privacy probe")

@@ -145,6 +145,11 @@ class Redactor:
         self._block_chars = block_chars
         self.vault = vault
 
+    @property
+    def detector(self) -> EntityDetector:
+        """The loaded detector (shared with homes built from the same models)."""
+        return self._detector
+
     def with_detector(self, detector: EntityDetector, block_chars: int) -> Redactor:
         """The same policy, pseudonyms, field rules and vault over another detector (the benchmark's baseline)."""
         return Redactor(detector, self.pseudonymizer, self.policy_hash, self._fields, block_chars, self.vault)
