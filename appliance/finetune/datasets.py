@@ -25,7 +25,7 @@ from appliance.app import Appliance
 from appliance.audit import events as audit_events
 from appliance.file_digest import file_sha256
 from appliance.file_modes import write_atomically
-from appliance.finetune.evidence_data import QuestionWriter, evidence_examples
+from appliance.finetune.evidence_data import QuestionWriter, evidence_examples, mask_details
 from appliance.finetune.examples import Example, ExampleError, read_jsonl, redacted
 from appliance.finetune.feedback_review import accepted_items
 from appliance.store.collection_names import check_collection_name
@@ -241,9 +241,10 @@ def split(examples: list[Example], held_out: float, seed: int) -> tuple[list[Exa
 
 
 def _question_of(example: Example) -> str:
-    """The last user message before the answer, without the candidate list of an evidence prompt."""
+    """The last user message before the answer, without the candidate list of an evidence prompt, and
+    with its details masked, so that a question and its changed-detail form stay on one side."""
     users = [content for role, content in example.messages[:-1] if role == "user"]
-    return users[-1].rsplit("Question:", 1)[-1].strip() if users else json.dumps(example.to_json())
+    return mask_details(users[-1].rsplit("Question:", 1)[-1].strip()) if users else json.dumps(example.to_json())
 
 
 def dataset_details(dataset: Dataset) -> dict[str, Any]:
