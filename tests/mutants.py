@@ -90,6 +90,20 @@ MUTANTS = (
         ("tests/test_chunking.py",),
     ),
     Mutant(
+        "gate: promote ignores a failed verdict",
+        "appliance/finetune/gate.py",
+        '    if not verdict["passed"] and not force:',
+        "    if False:",
+        ("tests/test_adapter_promotion.py",),
+    ),
+    Mutant(
+        "evidence data: a changed-detail question keeps its detail (an answerable question labelled unanswerable)",
+        "appliance/finetune/evidence_data.py",
+        "            return question[: match.start()] + new + question[match.end() :], new",
+        "            return question, new",
+        ("tests/test_evidence_data.py",),
+    ),
+    Mutant(
         "adapters: one not promoted is served to users",
         "appliance/finetune/adapters.py",
         "    if version.state != PROMOTED:\n        return",
@@ -165,7 +179,10 @@ MUTANTS = (
 def run(mutant: Mutant | None, python: str, tests: tuple[str, ...] = ()) -> tuple[bool, float, str]:
     """Plant the mutant (None: nothing) in a copy of the tree and run its tests: (passed, seconds, first failure)."""
     with tempfile.TemporaryDirectory(prefix="mutant-") as folder:
-        root = Path(folder)
+        root = Path(folder) / "main"  # beside a link to ../shared, as in a checkout: tests read its eval data
+        root.mkdir()
+        if (REPO.parent / "shared").is_dir():
+            (Path(folder) / "shared").symlink_to(REPO.parent / "shared")
         for name in COPIED:
             source = REPO / name
             if source.is_dir():

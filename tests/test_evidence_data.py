@@ -13,7 +13,7 @@ from appliance.finetune.evidence_data import changed_detail, detail_pool, mask_d
 from appliance.finetune.examples import Example
 from ingestion.pipeline import ingest_paths
 from tests.actors import TESTER
-from tests.conftest import DEMO_CORPUS
+from tests.conftest import DEMO_CORPUS, EVAL
 
 
 def test_the_builder_writes_checked_questions_with_ask_s_own_candidates_and_none_from_the_eval_sets(
@@ -58,7 +58,7 @@ def test_the_builder_writes_checked_questions_with_ask_s_own_candidates_and_none
     assert not train_q & held_q  # a question's answerable and unanswerable forms stay on one side
     train_masked = {mask_details(q) for q in train_q}
     assert not train_masked & {mask_details(q) for q in held_q}  # its changed-detail form too
-    squad = json.loads((app.settings.bench.eval_dir / "qa" / "haystack_squad2_dev_small.json").read_text())
+    squad = json.loads((EVAL / "qa" / "haystack_squad2_dev_small.json").read_text())
     evaluation = {q["question"].strip() for a in squad["data"] for p in a["paragraphs"] for q in p["qas"]}
     assert not questions & evaluation
     [event] = app.audit.events("action = 'dataset.build'")
