@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -128,12 +128,7 @@ def cmd_dataset(args: argparse.Namespace, settings: Settings, run: Any, error: t
             "collection": args.collection,
             "task": args.task,
         }
-
-        def on_event(kind: str, payload: Mapping[str, Any]) -> None:
-            if kind == "progress" and "line" in payload:
-                print(f"dataset build: {payload['line']}", file=sys.stderr, flush=True)
-
-        built = run(settings, "dataset.build", request, on_event)
+        built = run(settings, "dataset.build", request, _progress_lines("dataset build"))
         print(json.dumps(built, indent=2) if args.json else _built(built))
         return 0
     if command == "review":
@@ -144,6 +139,16 @@ def cmd_dataset(args: argparse.Namespace, settings: Settings, run: Any, error: t
     done = run(settings, "dataset.delete", {"name": args.name})
     print(json.dumps(done) if args.json else f"deleted {done['versions']} version(s) of {args.name}")
     return 0
+
+
+def _progress_lines(label: str) -> Callable[[str, Mapping[str, Any]], None]:
+    """An event handler that prints each progress line of a long command on stderr, as it comes."""
+
+    def on_event(kind: str, payload: Mapping[str, Any]) -> None:
+        if kind == "progress" and "line" in payload:
+            print(f"{label}: {payload['line']}", file=sys.stderr, flush=True)
+
+    return on_event
 
 
 def cmd_finetune(args: argparse.Namespace, settings: Settings, run: Any, error: type[Exception]) -> int:
@@ -204,11 +209,7 @@ def cmd_adapters(args: argparse.Namespace, settings: Settings, run: Any, error: 
             return _print(rows, args.json, lambda r: json.dumps(r, indent=2))
     except AdapterError as problem:
         raise error(str(problem)) from None
-
-    def on_event(kind: str, payload: Mapping[str, Any]) -> None:
-        if kind == "progress" and "line" in payload:
-            print(f"gate: {payload['line']}", file=sys.stderr, flush=True)
-
+    on_event = _progress_lines("gate")
     if command == "evaluate":
         report = run(settings, "adapters.evaluate", {"name": args.name}, on_event)
         print(json.dumps(report, indent=2) if args.json else report["table"])
