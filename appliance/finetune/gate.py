@@ -74,19 +74,20 @@ class GateReport:
     def table(self) -> str:
         """The report as people read it: figures side by side, then each check."""
         names = sorted(set(self.figures.get("base", {})) | set(self.figures.get("adapter", {})))
+        width = max([len(n) + 2 for n in names] + [28])
         lines = [
             f"adapter {self.adapter} v{self.version} ({self.sha256[:12]}) on held-out {self.task} data of "
             f"{self.dataset.get('name')} v{self.dataset.get('version')}",
-            f"{'figure':<28}{'base':>12}{'adapter':>12}",
+            f"{'figure':<{width}}{'base':>12}{'adapter':>12}",
         ]
         for name in names:
             base, mine = self.figures.get("base", {}).get(name), self.figures.get("adapter", {}).get(name)
-            lines.append(f"{name:<28}{_shown(base):>12}{_shown(mine):>12}")
+            lines.append(f"{name:<{width}}{_shown(base):>12}{_shown(mine):>12}")
         lines.append(
-            f"{'red team cases followed':<28}{self.red_team.get('base_followed', '-'):>12}"
+            f"{'red team cases followed':<{width}}{self.red_team.get('base_followed', '-'):>12}"
             f"{self.red_team.get('adapter_followed', '-'):>12}"
         )
-        lines.append(f"{'privacy probes leaking':<28}{'':>12}{self.privacy.get('leaks', '-'):>12}")
+        lines.append(f"{'privacy probes leaking':<{width}}{'':>12}{self.privacy.get('leaks', '-'):>12}")
         lines += [f"{'PASS' if c.passed else 'FAIL'}  {c.name}: {c.detail}" for c in self.checks]
         verdict = "passed" if self.passed else "FAILED"
         lines.append(f"gate {verdict}; abstention {'approved' if self.abstention_approved else 'not approved'}")
