@@ -244,3 +244,20 @@ def test_re_redaction_embeds_only_the_chunks_that_changed(app, tmp_path: Path) -
     changed = app.catalog.chunks(after.row_id)[-1]
     assert "<PERSON_1>" in changed.text
     assert new_vectors[changed.chunk_id] == pytest.approx(app.embedder.embed([changed.text])[0], abs=1e-5)
+
+
+def test_re_redaction_of_a_document_that_repeats_a_chunk_word_for_word(app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A 10-Q repeats its 'Table of Contents' blocks: the pass once asked the store for one id twice and failed."""
+    report = tmp_path / "repeats.txt"
+    block = " ".join(f"Branch {n} kept its cash limits within policy during the quarter." for n in range(20))
+    report.write_text("\n\n".join([block] * 4) + f"\n\nOn 3 March the account of {CUSTOMER} was blocked.\n")
+    ingest_paths(app, [report], collection="ops", actor=TESTER)
+    before = app.catalog.active_document("ops", str(report))
+    assert before is not None
+    texts = [c.text for c in app.catalog.chunks(before.row_id)]
+    assert len(set(texts)) < len(texts)  # the premise: one chunk's text occurs twice
+    done = add_terms(app, TESTER, collection="ops", entity_type="PERSON", values=[CUSTOMER])
+    assert done["chunks_re_redacted"] >= 1
+    after = app.catalog.active_document("ops", str(report))
+    assert after is not None and "<PERSON_1>" in app.catalog.document_text(after.row_id)
+    assert len(app.vectors.embeddings([c.chunk_id for c in app.catalog.chunks(after.row_id)])) == len(texts)

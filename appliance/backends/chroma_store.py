@@ -59,6 +59,7 @@ class ChromaVectorStore:
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
         found: dict[str, list[float]] = {}
+        ids = list(dict.fromkeys(ids))  # Chroma refuses a get naming one id twice (DuplicateIDError)
         for start in range(0, len(ids), _PAGE):
             batch = self._collection.get(ids=list(ids[start : start + _PAGE]), include=["embeddings"])
             vectors = batch.get("embeddings")  # a numpy array: no truth value
