@@ -241,10 +241,15 @@ def split(examples: list[Example], held_out: float, seed: int) -> tuple[list[Exa
 
 
 def _question_of(example: Example) -> str:
-    """The last user message before the answer, without the candidate list of an evidence prompt, and
-    with its details masked, so that a question and its changed-detail form stay on one side."""
+    """The last user message before the answer. Of an evidence prompt: the question without the
+    candidate list, with its details masked, so that a question and its changed-detail form stay on
+    one side (curated questions that differ only in a name are different questions: kept apart)."""
     users = [content for role, content in example.messages[:-1] if role == "user"]
-    return mask_details(users[-1].rsplit("Question:", 1)[-1].strip()) if users else json.dumps(example.to_json())
+    if not users:
+        return json.dumps(example.to_json())
+    if "</documents>" not in users[-1]:
+        return users[-1]
+    return mask_details(users[-1].rsplit("Question:", 1)[-1].strip())
 
 
 def dataset_details(dataset: Dataset) -> dict[str, Any]:
