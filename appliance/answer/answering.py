@@ -15,8 +15,8 @@ from typing import Any, Literal
 from appliance.actors import Actor
 from appliance.answer.compose import compose, model_wrote_answer
 from appliance.answer.direct import answer_directly
-from appliance.answer.recall import Abstention, EvidenceKind, recall_evidence
-from appliance.answer.retrieval import Retrieved, retrieve
+from appliance.answer.recall import Abstention, EvidenceKind, recall_evidence, retrieve_for_recall
+from appliance.answer.retrieval import Retrieved
 from appliance.app import Appliance
 from appliance.audit import events as audit_events
 from appliance.finetune.adapters import ServedAdapter
@@ -123,16 +123,7 @@ def _answer(
         clock.lap("generate")
         answer.timings_ms = clock.done()
         return answer
-    question_vector = app.embedder.embed([redacted])[0]  # once: for dense search and for ranking sentences
-    hits = retrieve(
-        redacted,
-        catalog=app.catalog,
-        vectors=app.vectors,
-        embedder=app.embedder,
-        collections=list(collections),
-        top_k=top_k or app.settings.answering.top_k,
-        query_vector=question_vector,
-    )
+    question_vector, hits = retrieve_for_recall(app, redacted, collections, top_k)
     answer.retrieved = [_retrieved_json(h) for h in hits]
     clock.lap("retrieve")
     evidence = recall_evidence(app, redacted, question_vector, hits, path, bool(adapter and adapter.abstains))

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from appliance.answer.citations import Evidence, candidate_sentences, locate_quote
 from appliance.answer.prompts import recall_messages
-from appliance.answer.retrieval import Retrieved
+from appliance.answer.retrieval import Retrieved, retrieve
 from appliance.app import Appliance
 
 _WORD = re.compile(r"[^\W_]+")
@@ -63,6 +63,27 @@ def recall_evidence(
     if not chosen:
         kind = "none"
     return Recalled(chosen, kind, dropped, timed_out, rule)
+
+
+def retrieve_for_recall(
+    app: Appliance, question: str, collections: Sequence[str], top_k: int | None = None
+) -> tuple[list[float], list[Retrieved]]:
+    """The question's vector (embedded once: for dense search and for ranking sentences) and its hits.
+
+    `ask` and the evidence training set both retrieve through this, so training sees the hits
+    users' questions get.
+    """
+    vector = app.embedder.embed([question])[0]
+    hits = retrieve(
+        question,
+        catalog=app.catalog,
+        vectors=app.vectors,
+        embedder=app.embedder,
+        collections=list(collections),
+        top_k=top_k or app.settings.answering.top_k,
+        query_vector=vector,
+    )
+    return vector, hits
 
 
 def relevant_candidates(

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 from appliance.answer.citations import Evidence
 from appliance.answer.prompts import recall_messages
-from appliance.answer.recall import relevant_candidates
-from appliance.answer.retrieval import Retrieved, retrieve
+from appliance.answer.recall import relevant_candidates, retrieve_for_recall
+from appliance.answer.retrieval import Retrieved
 from appliance.app import Appliance
 from appliance.finetune.examples import Example
 from appliance.sentences import sentence_spans
@@ -139,16 +139,7 @@ def _detail_kind(detail: str) -> str:
 
 def _candidates(app: Appliance, collection: str, question: str) -> tuple[list[Retrieved], list[Evidence], list[float]]:
     """Retrieval hits and the ranked candidates for a question, exactly as `ask` builds them."""
-    vector = app.embedder.embed([question])[0]
-    hits = retrieve(
-        question,
-        catalog=app.catalog,
-        vectors=app.vectors,
-        embedder=app.embedder,
-        collections=[collection],
-        top_k=app.settings.answering.top_k,
-        query_vector=vector,
-    )
+    vector, hits = retrieve_for_recall(app, question, [collection])
     return hits, relevant_candidates(app, question, vector, hits), vector
 
 
