@@ -426,6 +426,21 @@ class WebSettings(BaseModel):
     )
 
 
+class ApiSettings(BaseModel):
+    """The OpenAI-compatible API under /v1 of the web service (bearer API keys only: `appliance users api-key`)."""
+
+    enabled: bool = Field(
+        True,
+        description="Serve /v1/models, /v1/chat/completions and /v1/embeddings beside the web UI; every call needs an API key, and there are none until an operator creates one.",
+    )
+    key_days: int = Field(
+        90, ge=1, le=3650, description="How long a new API key is valid when `users api-key create` gives no --days."
+    )
+    max_embedding_inputs: int = Field(
+        256, ge=1, le=4096, description="Texts one /v1/embeddings call may embed; more is refused (413)."
+    )
+
+
 # Protected attributes (lending and equality law) and the header words that name them; a column whose
 # name contains one of the words is excluded from a tabular model's features unless opted in.
 DEFAULT_PROTECTED_ATTRIBUTES: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -568,6 +583,7 @@ class Settings(BaseSettings):
     redaction: RedactionSettings = Field(default_factory=RedactionSettings, description="Entity policy.")
     audit: AuditSettings = Field(default_factory=AuditSettings, description="Audit log and its checkpoints.")
     web: WebSettings = Field(default_factory=WebSettings, description="The web UI.")
+    api: ApiSettings = Field(default_factory=ApiSettings, description="The OpenAI-compatible API (/v1).")
     bench: BenchSettings = Field(default_factory=BenchSettings, description="The benchmarks (`appliance bench`).")
     tabular: TabularSettings = Field(default_factory=TabularSettings, description="Tabular side-models.")
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings, description="LoRA fine-tuning.")

@@ -1,8 +1,7 @@
 """Ask: a question, the mode, a collection and optionally a fine-tuned adapter; a streamed answer; cited
 passages; feedback.
 
-The adapter list offers only what the caller may be served (promoted, every collection of its data
-granted; admins see every adapter); the handler checks again (appliance/finetune/adapters.py)."""
+The adapter list offers only what the caller may be served; the handler checks again (ui/served_adapters.py)."""
 
 from __future__ import annotations
 
@@ -14,16 +13,15 @@ from typing import Any
 
 import gradio as gr
 
-from appliance.access.roles import ALL_COLLECTIONS_ROLES, Forbidden, Permission
+from appliance.access.roles import Forbidden, Permission
 from appliance.access.users import UserRecord
 from appliance.answer.answering import Answer, Mode, ask
 from appliance.answer.feedback import FeedbackError, submit_feedback
-from appliance.audit import events as audit_events
-from appliance.finetune.adapters import AdapterError, AdapterRegistry, adapter_for, may_serve
 from ui.citations_view import QUOTE, citation_segments
 from ui.context import WebContext
 from ui.guard import guarded
 from ui.page import Page
+from ui.served_adapters import servable_adapters, served_adapter
 
 STREAM_EVERY_SECONDS = 0.1
 MAX_QUESTION_CHARS = 4000
@@ -48,39 +46,8 @@ def note(answer: Answer) -> str:
 
 def adapter_choices(ctx: WebContext, user: UserRecord) -> list[tuple[str, str]]:
     """(label, name) of the adapters `user` may be served, after the base model ("")."""
-    registry = adapter_registry(ctx)
-    allowed = [
-        version
-        for version in (registry.latest(name) for name in registry.names())
-        if may_serve(version, all_collections=user.role in ALL_COLLECTIONS_ROLES, granted=user.collections) is None
-    ]
+    allowed = servable_adapters(ctx, user)
     return [("base model (no adapter)", ""), *((f"{v.name} v{v.version} ({v.state})", v.name) for v in allowed)]
-
-
-def adapter_registry(ctx: WebContext) -> AdapterRegistry:
-    return AdapterRegistry(ctx.settings.finetune_dir / "adapters")
-
-
-def served_adapter(ctx: WebContext, user: UserRecord, requested: str | None, collections: list[str]) -> Any:
-    """The adapter this user's answer uses (asked for, or the collection's default); refusals are audited."""
-    try:
-        return adapter_for(
-            adapter_registry(ctx),
-            ctx.app.generator.model_sha256,
-            ctx.settings.finetune.collection_adapters,
-            requested or None,
-            collections,
-            all_collections=user.role in ALL_COLLECTIONS_ROLES,
-            granted=user.collections,
-        )
-    except AdapterError as problem:
-        ctx.app.audit.record(
-            user.actor,
-            audit_events.ACCESS_DENIED,
-            subject="adapter",
-            details={"adapter": requested or "", "collections": collections, "reason": str(problem)},
-        )
-        raise Forbidden(str(problem)) from None
 
 
 def stream_answer(

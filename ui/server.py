@@ -2,7 +2,7 @@
 
 Routes: `/` (to the app or the sign-in page), `/login` (GET the form, POST name and
 password), `/logout`, `/downloads/ID` (an audit export, once, for the user who made it),
-and the Gradio app under `/app/`. The gate (ui/gate.py) passes to Gradio only the routes the
+the OpenAI-compatible API under `/v1/` (API keys only: ui/openai_api.py), and the Gradio app under `/app/`. The gate (ui/gate.py) passes to Gradio only the routes the
 pages need, with a live session, and binds every stream and upload to the session that made
 it; handlers check role and collections again.
 """
@@ -29,6 +29,7 @@ from appliance.audit import events as audit_events
 from ui.context import WebContext
 from ui.gate import MOUNT, SessionGate
 from ui.login_page import login_html
+from ui.openai_api import add_api_routes
 from ui.sessions import COOKIE_NAME
 
 CSRF_COOKIE = "appliance_login_csrf"
@@ -55,6 +56,7 @@ def create_web_app(ctx: WebContext) -> Any:
     requests = _Requests(ctx)
     _add_sign_in_routes(api, ctx, requests)
     _add_download_route(api, ctx, requests)
+    add_api_routes(api, ctx)
     api_names = _mount_gradio(api, ctx, requests)
     return SessionGate(api, ctx, api_names, APP_CSP, PAGE_CSP)
 

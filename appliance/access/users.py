@@ -107,6 +107,7 @@ class UserDirectory:
             "password_hash = :h, session_epoch = session_epoch + 1, failed_logins = 0, locked_until_ms = NULL, "
             "lock_count = 0",
             {"h": hashed},
+            end_api_keys=True,
         )
 
     def unlock(self, name: str, *, by: Actor) -> None:
@@ -116,9 +117,9 @@ class UserDirectory:
         )
 
     def set_disabled(self, name: str, disabled: bool, *, by: Actor) -> None:
-        """Disable (or re-enable) an account; a disabled user cannot sign in."""
+        """Disable (or re-enable) an account; a disabled user cannot sign in, and disabling revokes its API keys."""
         action = audit_events.USER_DISABLE if disabled else audit_events.USER_ENABLE
-        self._change(name, by, action, {}, "disabled = :d", {"d": int(disabled)})
+        self._change(name, by, action, {}, "disabled = :d", {"d": int(disabled)}, end_api_keys=disabled)
 
     def grant(
         self,
@@ -240,13 +241,31 @@ class UserDirectory:
                 details["locked_seconds"] = (locked - now) // 1000
             writer.append(Actor(f"user:{name}", "none"), audit_events.LOGIN_FAILURE, name, details)
 
-    def _change(self, name: str, by: Actor, action: str, details: dict, assignments: str, params: dict) -> None:
+    def _change(
+        self,
+        name: str,
+        by: Actor,
+        action: str,
+        details: dict,
+        assignments: str,
+        params: dict,
+        *,
+        end_api_keys: bool = False,
+    ) -> None:
+        """One audited change to a user row; `end_api_keys` also revokes the account's live API keys with it."""
+        now = _now_ms()
         with self._audit.appending() as writer:
             self._require(writer.conn, name)
             writer.conn.execute(
                 text(f"UPDATE users SET {assignments}, updated_ms = :now WHERE name = :name"),
-                {**params, "now": _now_ms(), "name": name},
+                {**params, "now": now, "name": name},
             )
+            if end_api_keys:
+                revoked = writer.conn.execute(
+                    text("UPDATE api_keys SET revoked_ms = :now WHERE user_name = :name AND revoked_ms IS NULL"),
+                    {"now": now, "name": name},
+                ).rowcount
+                details = {**details, "api_keys_revoked": revoked}
             writer.append(by, action, name, details)
 
     @staticmethod

@@ -42,6 +42,10 @@ USER_DISABLE = "users.disable"
 USER_ENABLE = "users.enable"
 USER_GRANT = "users.grant"
 USER_REVOKE = "users.revoke"
+API_KEY_CREATE = "users.api_key_create"
+API_KEY_REVOKE = "users.api_key_revoke"
+# The OpenAI-compatible API: one event per authenticated call (the ask it makes is an `ask` event)
+API_CALL = "api.call"
 # Tabular side-models
 TABULAR_TRAIN = "tabular.train"
 TABULAR_PREDICT = "tabular.predict"
@@ -66,6 +70,7 @@ ACTIONS = frozenset(
         EXPORT, PURGE, BACKUP, RESTORE,
         LOGIN_SUCCESS, LOGIN_FAILURE, LOGOUT, ACCESS_DENIED,
         USER_ADD, USER_PASSWORD, USER_UNLOCK, USER_DISABLE, USER_ENABLE, USER_GRANT, USER_REVOKE,
+        API_KEY_CREATE, API_KEY_REVOKE, API_CALL,
         TABULAR_TRAIN, TABULAR_PREDICT, TABULAR_DELETE, TABULAR_RETIRE, TABULAR_REVIEW,
         FEEDBACK_REVIEW, DATASET_BUILD, DATASET_DELETE, FINETUNE, ADAPTER_PROMOTE, ADAPTER_DELETE,
         ADAPTER_EVALUATE,

@@ -1,4 +1,4 @@
-"""`appliance users add|disable|enable|passwd|unlock|grant|list`: accounts for the web UI and what they may use.
+"""`appliance users add|disable|enable|passwd|unlock|grant|list|api-key`: accounts, what they may use, API keys.
 
 Like the audit commands these work on the appliance database, which several processes may
 write, so they run while the service runs.
@@ -39,10 +39,28 @@ def add_user_commands(commands: Any) -> None:
     grant.add_argument("--revoke", action="store_true")
     listing = sub.add_parser("list", help="accounts, roles and collections")
     listing.add_argument("--json", action="store_true")
+    _add_api_key_commands(sub)
+
+
+def _add_api_key_commands(sub: Any) -> None:
+    keys = sub.add_parser("api-key", help="bearer tokens for the /v1 API: create (shown once), revoke, list")
+    key_sub = keys.add_subparsers(dest="key_command", required=True)
+    create = key_sub.add_parser("create", help="a new key for NAME; the token is printed once and never stored")
+    create.add_argument("name")
+    create.add_argument("--days", type=int, default=None, help="valid this many days (default: api.key_days)")
+    create.add_argument("--json", action="store_true")
+    revoke = key_sub.add_parser("revoke", help="stop one of NAME's keys now")
+    revoke.add_argument("name")
+    revoke.add_argument("key_id", metavar="KEY_ID")
+    revoke.add_argument("--json", action="store_true")
+    listing = key_sub.add_parser("list", help="NAME's keys (ids, dates, state; never the token)")
+    listing.add_argument("name")
+    listing.add_argument("--json", action="store_true")
 
 
 def cmd_users(args: argparse.Namespace, settings: Settings, error: type[Exception]) -> int:
     """Run one users subcommand; `error` is the CLI's one-line error type."""
+    from appliance.access.api_keys import ApiKeyError
     from appliance.access.passwords import WeakPassword
     from appliance.access.users import UserError
     from appliance.build import build_records
@@ -71,13 +89,53 @@ def cmd_users(args: argparse.Namespace, settings: Settings, error: type[Exceptio
             print(
                 f"{user.name}: collections {', '.join(user.collections) or 'none'}; models {', '.join(user.models) or 'none'}"
             )
+        elif args.users_command == "api-key":
+            _api_key(args, settings, records)
         else:
             _list(directory.list(), as_json=args.json)
-    except (UserError, WeakPassword, InvalidCollectionName) as problem:
+    except (UserError, WeakPassword, InvalidCollectionName, ApiKeyError) as problem:
         raise error(str(problem)) from None
     finally:
         records.close()
     return 0
+
+
+def _api_key(args: argparse.Namespace, settings: Settings, records: Any) -> None:
+    """`users api-key create|revoke|list`."""
+    import time
+
+    from appliance.access.api_keys import ApiKeys
+
+    keys = ApiKeys(records.audit, records.users)
+    now = int(time.time() * 1000)
+    if args.key_command == "create":
+        key, token = keys.create(args.name, days=args.days or settings.api.key_days, by=os_operator())
+        if args.json:
+            print(json.dumps({**key.to_json(now), "token": token}, indent=2))
+            return
+        print(token)
+        print(
+            f"key {key.id} for {key.user}, valid until {_date(key.expires_ms)}: this is the only time the token "
+            "is shown; send it as 'Authorization: Bearer TOKEN'",
+            file=sys.stderr,
+        )
+    elif args.key_command == "revoke":
+        key = keys.revoke(args.name, args.key_id, by=os_operator())
+        print(json.dumps(key.to_json(now), indent=2) if args.json else f"revoked key {key.id} of {key.user}")
+    else:
+        found = keys.list(args.name)
+        if args.json:
+            print(json.dumps([k.to_json(now) for k in found], indent=2))
+            return
+        for k in found:
+            print(f"{k.id}  created {_date(k.created_ms)}  expires {_date(k.expires_ms)}  {k.state(now)}")
+        print(f"{len(found)} keys")
+
+
+def _date(ms: int) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _password(args: argparse.Namespace, error: type[Exception]) -> str:

@@ -74,6 +74,22 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        5,
+        "API keys: bearer tokens for the /v1 API, stored hashed",
+        [
+            """CREATE TABLE api_keys (
+                id TEXT NOT NULL PRIMARY KEY,
+                user_name TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+                secret_sha256 TEXT NOT NULL,
+                session_epoch INTEGER NOT NULL,
+                created_ms BIGINT NOT NULL,
+                expires_ms BIGINT NOT NULL,
+                revoked_ms BIGINT
+            )""",
+            "CREATE INDEX ix_api_keys_user_name ON api_keys (user_name)",
+        ],
+    ),
 ]
 
 _CREATE_LEDGER = (

@@ -66,6 +66,23 @@ class UserModel(SQLModel, table=True):
     model: str = Field(sa_column=Column(Text, primary_key=True))
 
 
+class ApiKey(SQLModel, table=True):
+    """A bearer token for the /v1 API (migration 5): only a hash of its secret is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(sa_column=Column(Text, primary_key=True))
+    user_name: str = Field(
+        sa_column=Column(Text, ForeignKey("users.name", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    secret_sha256: str = Field(sa_column=Column(Text, nullable=False))
+    # The user's session epoch when the key was made: a password change moves it on and ends the key.
+    session_epoch: int = Field(sa_column=Column(Integer, nullable=False))
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    expires_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    revoked_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
 class SchemaMigration(SQLModel, table=True):
     """Which numbered migrations this database has had."""
 
