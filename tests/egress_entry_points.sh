@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Zero egress, second proof, for every entry point (called by .ci/run): each command runs under
 # ../shared/tools/egress-check (strace, subprocesses included), which exits 3 on any attempt to
-# connect outside loopback. `serve` is started, signed in to, asked through HTTP and stopped.
+# connect outside loopback. `serve` is started, signed in to, asked through HTTP and /v1, and stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHECK=../shared/tools/egress-check
@@ -30,12 +30,14 @@ run dataset build --name egress-fact --from-file "$home/fact.jsonl" --collection
 run finetune egress-fact --name egress-fact --max-steps 2 --json
 run ask "What is the staff wifi passphrase?" --mode direct --adapter egress-fact --json
 printf '%s\n' "$password" | run users add egress-admin --role admin --password-stdin
+echo "egress-check: appliance users api-key create egress-admin"
+api_key="$("$CHECK" "$BIN/appliance" users api-key create egress-admin 2> /dev/null)"
 
 port="$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 echo "egress-check: appliance serve --port $port (sign in, ask over HTTP, stop)"
 "$CHECK" "$BIN/appliance" serve --port "$port" > "$home/serve.out" 2> "$home/serve.err" &
 checker=$!
-"$BIN/python" - "$port" "$password" <<'PY'
+"$BIN/python" - "$port" "$password" "$api_key" <<'PY'
 import sys, time
 from contextlib import closing
 
@@ -54,7 +56,14 @@ else:
 with closing(sign_in(url, "egress-admin", sys.argv[2])) as client:
     kind, payload = call(client, "ask", ["What is the hotel cap per night?", "rag", "default", None])
     assert kind == "complete" and "180" in payload[0], (kind, payload)
-print("signed in and asked over HTTP")
+reply = httpx.post(
+    url + "/v1/chat/completions",
+    headers={"Authorization": f"Bearer {sys.argv[3]}"},
+    json={"model": "appliance", "messages": [{"role": "user", "content": "What is the hotel cap per night?"}]},
+    timeout=300,
+)
+assert reply.status_code == 200 and reply.json()["citations"], (reply.status_code, reply.text[:300])
+print("signed in and asked over HTTP, and through /v1 with an API key")
 PY
 # The service itself (strace's child) gets SIGTERM, what systemd sends; strace, signalled, would only detach.
 tracer="$(pgrep -P "$checker" -x strace)"

@@ -173,6 +173,41 @@ MUTANTS = (
         "pass",
         ("tests/test_known_values.py",),
     ),
+    Mutant(
+        "api keys: a revoked key still works",
+        "appliance/access/api_keys.py",
+        "if revoked_ms is not None or expires_ms <= _now_ms():",
+        "if expires_ms <= _now_ms():",
+        ("tests/test_api_keys.py",),
+    ),
+    Mutant(
+        "api keys: a new password leaves the account's keys working",
+        "appliance/access/api_keys.py",
+        "if user.disabled or user.session_epoch != epoch:",
+        "if user.disabled:",
+        ("tests/test_api_keys.py",),
+    ),
+    Mutant(
+        "api keys: disabling an account leaves its keys alive once it is enabled again",
+        "appliance/access/users.py",
+        "end_api_keys=disabled)",
+        "end_api_keys=False)",
+        ("tests/test_api_keys.py",),
+    ),
+    Mutant(
+        "/v1: a chat may name collections the caller was not granted",
+        "ui/openai_api.py",
+        "authorize_audited(app.audit, user, Permission.ASK, wanted, known=known_collections(app)), user",
+        "wanted or known_collections(app), user",
+        ("tests/test_openai_api.py",),
+    ),
+    Mutant(
+        "/v1: earlier chat turns are recorded unredacted",
+        "ui/openai_api.py",
+        'app.redactor.redact_question(turn["content"], collections[0])[0]',
+        'turn["content"]',
+        ("tests/test_openai_api.py",),
+    ),
 )
 
 

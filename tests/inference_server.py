@@ -1,0 +1,84 @@
+"""A real OpenAI-compatible inference server for tests: llama-cpp-python's `llama_cpp.server` on loopback.
+
+It serves the embedded SmolLM2 GGUF under one or more model names (a llama-cpp-python config file
+with a `models` list), exactly as an operator would run it on an inference host (deploy/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from appliance.backends.llama_generator import embedded_gguf_path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def llama_cpp_server(folder: Path, aliases: list[str], *, threads: int = 1, cpus: str | None = None) -> Iterator[str]:
+    """Serve the embedded model as each of `aliases` on 127.0.0.1; yields the /v1 base URL.
+
+    `cpus` ("0", "1"...) pins the server to those cores with taskset (the scale benchmark)."""
+    port = free_port()
+    model = str(embedded_gguf_path())
+    config = {
+        "host": "127.0.0.1",
+        "port": port,
+        "models": [
+            {
+                "model": model,
+                "model_alias": alias,
+                "n_ctx": 4096,
+                "n_threads": threads,
+                "n_threads_batch": threads,
+                "seed": 0,
+                "verbose": False,
+            }
+            for alias in aliases
+        ],
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    config_file = folder / f"llama-server-{port}.json"
+    config_file.write_text(json.dumps(config))
+    command = [sys.executable, "-m", "llama_cpp.server", "--config_file", str(config_file)]
+    if cpus is not None:
+        command = ["taskset", "-c", cpus, *command]
+    log = (folder / f"llama-server-{port}.log").open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"llama_cpp.server exited: {(folder / f'llama-server-{port}.log').read_text()[-2000:]}"
+                )
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("llama_cpp.server did not start within 120 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
