@@ -14,6 +14,7 @@ import pytest
 from appliance.answer.answering import ask
 from appliance.audit import events as audit_events
 from appliance.backends.openai_server_generator import GenerationError, ServerGenerator
+from appliance.bench.inference_servers import free_port, llama_cpp_server
 from appliance.build import Models, build
 from appliance.file_digest import file_sha256
 from appliance.settings import GenerationSettings, Settings
@@ -21,7 +22,6 @@ from appliance.store.documents import show_document
 from ingestion.pipeline import ingest_paths
 from tests.actors import TESTER
 from tests.conftest import APPLIANCE_BIN, DEMO_CORPUS, cli_env
-from tests.inference_server import free_port, llama_cpp_server
 
 SCHEMA = {
     "type": "object",

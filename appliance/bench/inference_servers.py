@@ -1,7 +1,8 @@
-"""A real OpenAI-compatible inference server for tests: llama-cpp-python's `llama_cpp.server` on loopback.
+"""OpenAI-compatible inference servers on loopback for `bench scale` and the tests: llama-cpp-python's
+`llama_cpp.server`, run as an operator runs it on an inference host (README: Answers), from the bundle.
 
-It serves the embedded SmolLM2 GGUF under one or more model names (a llama-cpp-python config file
-with a `models` list), exactly as an operator would run it on an inference host (deploy/README.md).
+Each serves one GGUF under one or more model names (a llama-cpp-python config file with a `models`
+list); `cpus` pins it to cores with taskset, so that one server per core can be measured on a small host.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from pathlib import Path
 
 import httpx
 
-from appliance.backends.llama_generator import embedded_gguf_path
-
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -27,18 +26,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def llama_cpp_server(folder: Path, aliases: list[str], *, threads: int = 1, cpus: str | None = None) -> Iterator[str]:
-    """Serve the embedded model as each of `aliases` on 127.0.0.1; yields the /v1 base URL.
+def llama_cpp_server(
+    folder: Path, aliases: list[str], *, model: Path | None = None, threads: int = 1, cpus: str | None = None
+) -> Iterator[str]:
+    """Serve `model` (default: the embedded GGUF) as each of `aliases` on 127.0.0.1; yields the /v1 base URL.
 
-    `cpus` ("0", "1"...) pins the server to those cores with taskset (the scale benchmark)."""
+    `cpus` ("0", "1"...) pins the server to those cores with taskset."""
+    from appliance.backends.llama_generator import embedded_gguf_path
+
     port = free_port()
-    model = str(embedded_gguf_path())
+    gguf = str(model or embedded_gguf_path())
     config = {
         "host": "127.0.0.1",
         "port": port,
         "models": [
             {
-                "model": model,
+                "model": gguf,
                 "model_alias": alias,
                 "n_ctx": 4096,
                 "n_threads": threads,
