@@ -158,9 +158,21 @@ def _generator(settings: Settings) -> Generator:
 def _vector_store(settings: Settings, model_id: str) -> VectorStore:
     match settings.store.vector_store:
         case "chroma":
-            from appliance.backends.chroma_store import ChromaVectorStore
+            from appliance.backends.chroma_store import ChromaVectorStore, local_client
 
-            return ChromaVectorStore(settings.chroma_dir, model_id)
+            return ChromaVectorStore(local_client(settings.chroma_dir), model_id)
+        case "chroma_server":
+            from appliance.backends.chroma_store import ChromaVectorStore, server_client
+            from appliance.file_modes import read_secret_file
+
+            store = settings.store
+            token = (
+                read_secret_file(store.chroma_token_file, "store.chroma_token_file")
+                if store.chroma_token_file
+                else None
+            )
+            client = server_client(store.chroma_url.rstrip("/"), token, store.chroma_ca_file)
+            return ChromaVectorStore(client, model_id, store.chroma_namespace)
 
 
 def _detector(settings: Settings) -> EntityDetector:

@@ -37,6 +37,27 @@ def write_atomically(path: Path, data: bytes | str) -> Path:
     return path
 
 
+class SecretFileError(ValueError):
+    """A file meant to hold a secret is missing, empty, someone else's, or readable by others."""
+
+
+def read_secret_file(path: Path, setting: str) -> str:
+    """The secret in `path` (an API key, a token), which only this account may read; SecretFileError naming `setting`."""
+    try:
+        info = path.stat()
+        secret = path.read_text().strip()
+    except OSError as error:
+        raise SecretFileError(f"{setting} {path}: {error.strerror or error}") from None
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise SecretFileError(f"{setting} {path} is readable by others (mode {mode:o}); chmod 600 it")
+    if info.st_uid != os.getuid():
+        raise SecretFileError(f"{setting} {path} belongs to another account")
+    if not secret:
+        raise SecretFileError(f"{setting} {path} is empty")
+    return secret
+
+
 def make_private_home(home: Path) -> None:
     """Create APPLIANCE_HOME (and missing parents) owner-only; an existing home is left as it is."""
     if not home.exists():

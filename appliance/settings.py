@@ -181,12 +181,45 @@ class AnsweringSettings(BaseModel):
 class StoreSettings(BaseModel):
     """The vector store and its catalog."""
 
-    vector_store: Literal["chroma"] = Field("chroma", description="Vector store backend.")
+    vector_store: Literal["chroma", "chroma_server"] = Field(
+        "chroma",
+        description="chroma: an embedded Chroma store in chroma_path (the default); chroma_server: a Chroma server at chroma_url, reached through HttpClient.",
+    )
     chroma_path: Path | None = Field(None, description="Chroma folder; empty means APPLIANCE_HOME/chroma.")
+    chroma_url: str = Field(
+        "",
+        description="With chroma_server: the server's URL, e.g. https://vectors.internal:8443 (the nginx sample in deploy/, which checks a token) or http://127.0.0.1:8000 on the same host. Chroma's server enforces no authentication itself.",
+    )
+    chroma_token_file: Path | None = Field(
+        None,
+        description="With chroma_server: a file (0600) holding the token the proxy checks, sent as the X-Chroma-Token header; empty sends none.",
+    )
+    chroma_ca_file: Path | None = Field(
+        None,
+        description="With chroma_server over https: the CA certificate(s) that signed the proxy's certificate (your internal CA); empty uses the system's.",
+    )
+    chroma_namespace: str = Field(
+        "",
+        pattern=r"^([a-z0-9][a-z0-9_-]{0,39})?$",
+        description="With chroma_server: the prefix of this appliance's collections on the server, required and unique per appliance catalog, so that two appliances sharing a server never see or prune each other's vectors.",
+    )
     catalog_path: Path | None = Field(
         None,
         description="SQLite catalog of documents, chunks and the full-text index; empty means APPLIANCE_HOME/catalog.sqlite3.",
     )
+
+    @model_validator(mode="after")
+    def _server_named(self) -> StoreSettings:
+        if self.vector_store == "chroma_server":
+            if not re.match(r"^https?://[^/\s]+$", self.chroma_url.rstrip("/")):
+                raise ValueError(
+                    "store.chroma_url must be the Chroma server's http(s)://host:port when vector_store is chroma_server"
+                )
+            if not self.chroma_namespace:
+                raise ValueError(
+                    "store.chroma_namespace must name this appliance's collections when vector_store is chroma_server"
+                )
+        return self
 
 
 class IngestSettings(BaseModel):

@@ -82,9 +82,9 @@ def test_chunk_text_is_the_stored_span(app, corpus) -> None:  # type: ignore[no-
 
 def test_dense_search_keeps_to_a_small_collection_beside_a_large_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The unfiltered fast path must fall back to the filtered search, never leak the big collection."""
-    from appliance.backends.chroma_store import ChromaVectorStore
+    from appliance.backends.chroma_store import ChromaVectorStore, local_client
 
-    store = ChromaVectorStore(tmp_path / "chroma", "test-model")
+    store = ChromaVectorStore(local_client(tmp_path / "chroma"), "test-model")
     big = [[1.0, 0.0, 0.0, float(i) / 1000] for i in range(200)]  # all very near the query
     small = [[0.0, 1.0, 0.0, 0.0], [0.0, 0.9, 0.1, 0.0]]
     metadata = lambda collection, i: {"collection": collection, "document_row": i, "doc_id": str(i)}  # noqa: E731

@@ -1,4 +1,9 @@
-"""Chroma as the VectorStore port: a persistent local index fed our own embeddings."""
+"""Chroma as the VectorStore port: a persistent local index, or a Chroma server, fed our own embeddings.
+
+Chroma's server checks no credentials itself (chroma issue #4965) and anyone who reaches it reads
+every collection: it binds to loopback or a private interface, and remote appliances reach it through
+a TLS proxy that checks a token (deploy/nginx-chroma.conf), whose header and CA the client sends and trusts.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from appliance.ports import MetadataValue, VectorHit
 
@@ -18,20 +24,63 @@ def collection_name(model_id: str) -> str:
     return "chunks-" + re.sub(r"[^a-zA-Z0-9._-]", "-", model_id)[:480]
 
 
+def local_client(path: Path) -> Any:
+    """An embedded Chroma store in `path` (one owning process: the store lock)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(
+        path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    )
+
+
+def server_client(url: str, token: str | None, ca_file: Path | None) -> Any:
+    """A client of the Chroma server at `url` (http or https), with the proxy's token and our CA."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    parts = urlsplit(url)
+    secure = parts.scheme == "https"
+    settings = ChromaSettings(
+        anonymized_telemetry=False,
+        allow_reset=False,
+        chroma_server_ssl_verify=str(ca_file) if (secure and ca_file) else None,
+    )
+    try:
+        return chromadb.HttpClient(
+            host=parts.hostname or "",
+            port=parts.port or (443 if secure else 80),
+            ssl=secure,
+            headers={"X-Chroma-Token": token} if token else None,
+            settings=settings,
+        )
+    except Exception as error:  # noqa: BLE001 - chromadb's own message hides the reason (TLS, 401...)
+        raise ChromaServerUnavailable(f"the Chroma server at {url} cannot be used: {_reason(error)}") from None
+
+
+class ChromaServerUnavailable(RuntimeError):
+    """The configured Chroma server refused us or cannot be reached (message names it and why)."""
+
+
+def _reason(error: BaseException) -> str:
+    """The innermost cause's message (an SSL verification failure, an HTTP 401), else the error's own."""
+    seen: list[str] = [str(error)]
+    cause = error.__cause__ or error.__context__
+    while cause is not None and len(seen) < 8:
+        seen.append(f"{type(cause).__name__}: {cause}")
+        cause = cause.__cause__ or cause.__context__
+    return seen[-1][:300]
+
+
 class ChromaVectorStore:
     """Vectors with metadata; the appliance collection is a metadata field filtered on every query."""
 
-    def __init__(self, path: Path, model_id: str) -> None:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
-        path.mkdir(parents=True, exist_ok=True)
-        self._client = chromadb.PersistentClient(
-            path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-        )
+    def __init__(self, client: Any, model_id: str, namespace: str = "") -> None:
+        self._client = client
         # embedding_function=None: Chroma's default would download an ONNX model.
         self._collection: Any = self._client.get_or_create_collection(
-            name=collection_name(model_id),
+            name=f"{namespace}-{collection_name(model_id)}" if namespace else collection_name(model_id),
             embedding_function=None,
             metadata={"hnsw:space": "cosine", "embedding_model": model_id},
         )

@@ -14,8 +14,6 @@ question never falls back to another model.
 from __future__ import annotations
 
 import json
-import os
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from appliance.file_digest import file_sha256
+from appliance.file_modes import SecretFileError, read_secret_file
 from appliance.ports import GenerationResult
 from appliance.settings import GenerationSettings
 
@@ -47,7 +46,12 @@ class ServerGenerator:
         parts = urlsplit(self._base)
         self._where = f"{parts.scheme}://{parts.netloc}"
         headers = {"Accept": "application/json"}
-        key = read_api_key(settings.server_api_key_file) if settings.server_api_key_file else None
+        key = None
+        if settings.server_api_key_file:
+            try:
+                key = read_secret_file(settings.server_api_key_file, "generation.server_api_key_file")
+            except SecretFileError as problem:
+                raise GenerationError(str(problem)) from None
         if key:
             headers["Authorization"] = f"Bearer {key}"
         self._client = httpx.Client(
@@ -230,24 +234,6 @@ class ServerGenerator:
         if self._settings.server_schema_style == "json_object":
             return {"type": "json_object", "schema": dict(schema)}
         return {"type": "json_schema", "json_schema": {"name": "reply", "schema": dict(schema), "strict": True}}
-
-
-def read_api_key(path: Path) -> str:
-    """The API key in `path`, which only its owner may read (or GenerationError)."""
-    try:
-        info = path.stat()
-        key = path.read_text().strip()
-    except OSError as error:
-        raise GenerationError(f"generation.server_api_key_file {path}: {error.strerror or error}") from None
-    if stat.S_IMODE(info.st_mode) & 0o077:
-        raise GenerationError(
-            f"generation.server_api_key_file {path} is readable by others (mode {stat.S_IMODE(info.st_mode):o}); chmod 600 it"
-        )
-    if info.st_uid != os.getuid():
-        raise GenerationError(f"generation.server_api_key_file {path} belongs to another account")
-    if not key:
-        raise GenerationError(f"generation.server_api_key_file {path} is empty")
-    return key
 
 
 def _server_sent(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

@@ -91,7 +91,12 @@ def _snapshot(app: Appliance, staging: Path) -> list[str]:
             notes.append("the audit database is external (audit.database_url): back it up with its own tools")
         else:
             _sqlite_copy(settings.home / "appliance.sqlite3", staging / "appliance.sqlite3")
-        shutil.copytree(settings.chroma_dir, staging / "chroma")
+        if settings.store.vector_store == "chroma_server":
+            notes.append(
+                "the vectors are on the Chroma server (store.chroma_url): back up its --path with its own tools"
+            )
+        else:
+            shutil.copytree(settings.chroma_dir, staging / "chroma")
     shutil.copytree(settings.keys_dir, staging / "keys")
     config = settings.home / CONFIG_FILE_NAME
     if config.exists():
