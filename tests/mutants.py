@@ -208,6 +208,20 @@ MUTANTS = (
         'turn["content"]',
         ("tests/test_openai_api.py",),
     ),
+    Mutant(
+        "sign-in throttle: the names people type are stored in clear",
+        "appliance/access/login_throttle.py",
+        'return hmac.new(self._key, b"sign-in-name\\x1f" + name.encode(), hashlib.sha256).hexdigest()',
+        "return name",
+        ("tests/test_ui_access.py",),
+    ),
+    Mutant(
+        "sessions: using a session does not renew its idle time",
+        "appliance/access/sessions.py",
+        "if now - last_seen >= min(TOUCH_EVERY_MS, self.idle_seconds * 100):",
+        "if False:",
+        ("tests/test_ui_access.py",),
+    ),
 )
 
 

@@ -16,12 +16,12 @@ from typing import Any
 from appliance.access.login_throttle import LoginThrottle
 from appliance.access.roles import Forbidden, Permission
 from appliance.access.rules import authorize_audited, known_collections, scoped
+from appliance.access.sessions import COOKIE_NAME, Session, SessionStore
 from appliance.access.users import UserDirectory, UserError, UserRecord
 from appliance.app import Appliance
 from appliance.settings import Settings
 from ui.ownership import ReceivedUploads, StreamOwners
 from ui.question_slots import QuestionSlots
-from ui.sessions import COOKIE_NAME, Session, SessionStore
 
 DOWNLOAD_SECONDS = 15 * 60
 
@@ -73,7 +73,7 @@ class WebContext:
     app: Appliance
     directory: UserDirectory
     sessions: SessionStore
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    throttle: LoginThrottle
     downloads: Downloads = field(default_factory=Downloads)
     streams: StreamOwners = field(default_factory=StreamOwners)
     uploads: ReceivedUploads = field(init=False)
@@ -160,10 +160,16 @@ class WebContext:
 
 
 def new_context(app: Appliance) -> WebContext:
-    """A context for `app` with its session lifetimes from the web settings."""
+    """A context for `app`: sessions and sign-in failures in the appliance database (shared by every
+    front-end on it, kept across restarts), signed with keys/web-session.key, lifetimes from the web settings."""
+    from appliance.redaction.keys import load_or_create_key
+
     web = app.settings.web
+    key = load_or_create_key(app.settings.keys_dir / "web-session.key")
+    engine = app.audit.engine
     return WebContext(
         app=app,
         directory=app.users,
-        sessions=SessionStore(web.session_hours * 3600, web.idle_minutes * 60),
+        sessions=SessionStore(engine, key, web.session_hours * 3600, web.idle_minutes * 60),
+        throttle=LoginThrottle(engine, key),
     )

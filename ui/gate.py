@@ -27,9 +27,9 @@ from urllib.parse import parse_qs
 from starlette.requests import HTTPConnection
 
 from appliance.access.roles import Permission, allowed
+from appliance.access.sessions import COOKIE_NAME
 from ui.context import WebContext
 from ui.ownership import StreamOwners
-from ui.sessions import COOKIE_NAME
 
 # What a session may upload files for: documents to ingest, tables to train on or decide.
 UPLOAD_PERMISSIONS = (Permission.INGEST, Permission.TRAIN_MODELS, Permission.USE_MODELS)

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from ui.sessions import COOKIE_NAME
+from appliance.access.sessions import COOKIE_NAME
 
 
 def sign_in(base: str, name: str, password: str) -> httpx.Client:

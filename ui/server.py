@@ -24,13 +24,13 @@ from starlette.background import BackgroundTask
 from appliance.access.login_throttle import client_address
 from appliance.access.roles import Permission, allowed
 from appliance.access.rules import proxy_user, record_proxy_sign_in
+from appliance.access.sessions import COOKIE_NAME
 from appliance.access.users import LoginFailed
 from appliance.audit import events as audit_events
 from ui.context import WebContext
 from ui.gate import MOUNT, SessionGate
 from ui.login_page import login_html
 from ui.openai_api import add_api_routes
-from ui.sessions import COOKIE_NAME
 
 CSRF_COOKIE = "appliance_login_csrf"
 APP_CSP = (

@@ -10,16 +10,20 @@ own lock (appliance/access/users.py), so that no single client can lock an accou
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
-import threading
+import secrets
 import time
-from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+
+from sqlalchemy import Engine, text
+
+from appliance.db.engine import reading, writing
 
 MAX_FAILURES_PER_ADDRESS = 20
 MAX_FAILURES_PER_ADDRESS_AND_NAME = 5
 WINDOW_SECONDS = 15 * 60.0
-_MAX_TRACKED = 100_000
 
 
 def client_address(peer: str, headers: Mapping[str, str], trusted_proxies: Sequence[str]) -> str:
@@ -37,40 +41,55 @@ def client_address(peer: str, headers: Mapping[str, str], trusted_proxies: Seque
 
 
 class LoginThrottle:
-    """Failed sign-ins in a sliding window, by address and by (address, user name); over a limit, refuse."""
+    """Failed sign-ins in a sliding window by address and by (address, name); over a limit, refuse.
+
+    Kept in the appliance database, so every front-end counts the same failures and a restart forgets
+    none; a row holds the address and an HMAC of the name typed (people type passwords into it)."""
 
     def __init__(
         self,
+        engine: Engine,
+        key: bytes,
         per_address: int = MAX_FAILURES_PER_ADDRESS,
         per_address_and_name: int = MAX_FAILURES_PER_ADDRESS_AND_NAME,
         window_seconds: float = WINDOW_SECONDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._engine = engine
+        self._key = key
         self.per_address = per_address
         self.per_address_and_name = per_address_and_name
         self.window_seconds = window_seconds
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
+        self._clock = clock
 
     def allowed(self, address: str, name: str) -> bool:
         """Whether `address` may try to sign in as `name` now."""
-        with self._lock:
-            return (
-                len(self._recent((address, ""))) < self.per_address
-                and len(self._recent((address, name))) < self.per_address_and_name
-            )
+        since = self._now_ms() - int(self.window_seconds * 1000)
+        with reading(self._engine) as conn:
+            by_address = conn.execute(
+                text("SELECT COUNT(*) FROM sign_in_failures WHERE address = :a AND ts_ms >= :s"),
+                {"a": address, "s": since},
+            ).scalar_one()
+            by_name = conn.execute(
+                text("SELECT COUNT(*) FROM sign_in_failures WHERE address = :a AND name_hmac = :n AND ts_ms >= :s"),
+                {"a": address, "n": self._name(name), "s": since},
+            ).scalar_one()
+        return int(by_address) < self.per_address and int(by_name) < self.per_address_and_name
 
     def failed(self, address: str, name: str) -> None:
-        """Count one failed sign-in from `address` as `name`."""
-        now = time.monotonic()
-        with self._lock:
-            if len(self._failures) > _MAX_TRACKED:
-                self._failures.clear()  # a flood of distinct names: start over rather than grow without bound
-            self._recent((address, "")).append(now)
-            self._recent((address, name)).append(now)
+        """Count one failed sign-in from `address` as `name` (and forget failures older than the window)."""
+        now = self._now_ms()
+        with writing(self._engine) as conn:
+            conn.execute(
+                text("DELETE FROM sign_in_failures WHERE ts_ms < :s"), {"s": now - int(self.window_seconds * 1000)}
+            )
+            conn.execute(
+                text("INSERT INTO sign_in_failures (id, address, name_hmac, ts_ms) VALUES (:i, :a, :n, :t)"),
+                {"i": secrets.token_hex(16), "a": address, "n": self._name(name), "t": now},
+            )
 
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        cutoff = time.monotonic() - self.window_seconds
-        while times and times[0] < cutoff:
-            times.popleft()
-        return times
+    def _name(self, name: str) -> str:
+        return hmac.new(self._key, b"sign-in-name\x1f" + name.encode(), hashlib.sha256).hexdigest()
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)

@@ -8,8 +8,9 @@ A front-end here is a whole appliance (its own home with the demo corpus, redact
 audit log) in this process, asked through `ask()` as the web and API handlers ask it; the HTTP layer is
 what `bench web` measures. The inference servers are real `llama_cpp.server` processes on loopback serving
 the configured GGUF, one per core when `taskset` exists (`--cores`), one thread each. Reported per
-configuration: answers per second, p50/p95 latency, errors, and audit events lost (questions answered
-without their `ask` event). The figure the layout is judged by is (3) over (2).
+configuration: answers per second, p50/p95 latency, errors, audit events lost (questions answered
+without their `ask` event), and this process's CPU seconds per answer (the front-ends' own work, which
+shares the host's cores with the servers here). The figure the layout is judged by is (3) over (2).
 """
 
 from __future__ import annotations
@@ -149,12 +150,13 @@ def _phase(apps: Sequence[Appliance], stream: Sequence[Sequence[str]]) -> dict[s
                 latencies.append(time.perf_counter() - started)
 
     threads = [threading.Thread(target=user, args=(u, q)) for u, q in enumerate(stream)]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started  # this process: the front-ends (and, embedded, the model too)
     recorded = sum(
         1
         for app, head in zip(apps, heads, strict=True)
@@ -170,6 +172,7 @@ def _phase(apps: Sequence[Appliance], stream: Sequence[Sequence[str]]) -> dict[s
         "answers_per_s": round(len(latencies) / wall, 3) if wall else 0.0,
         "p50_s": round(statistics.median(latencies), 2) if latencies else None,
         "p95_s": round(percentile(latencies, 95), 2) if latencies else None,
+        "front_end_cpu_s_per_answer": round(cpu / len(latencies), 3) if latencies else None,
     }
 
 
@@ -185,7 +188,8 @@ def format_report(result: dict[str, Any]) -> str:
         f"{result['users']} users x {result['per_user']} questions at once; inference servers: llama_cpp.server, "
         + (f"one core each (taskset {', '.join(pinned)}), 1 thread" if pinned else "not pinned (no taskset), 1 thread")
         + f"; front-ends in this process ({result['front_end_threads']} threads)",
-        f"{'':<34}{'answered':>9}{'errors':>8}{'lost audit':>11}{'p50 s':>8}{'p95 s':>8}{'answers/s':>11}",
+        f"{'':<34}{'answered':>9}{'errors':>8}{'lost audit':>11}{'p50 s':>8}{'p95 s':>8}{'answers/s':>11}"
+        f"{'CPU s/answer here':>19}",
     ]
     for label, key in (
         ("1 front-end, embedded model", "embedded"),
@@ -196,6 +200,7 @@ def format_report(result: dict[str, Any]) -> str:
         lines.append(
             f"{label:<34}{row['answered']:>9}{len(row['errors']):>8}{row['lost_audit_events']:>11}"
             f"{row['p50_s'] or 0:>8.2f}{row['p95_s'] or 0:>8.2f}{row['answers_per_s']:>11.2f}"
+            f"{row['front_end_cpu_s_per_answer'] or 0:>19.2f}"
         )
     lines.append(f"two inference servers vs one: x{result['two_servers_vs_one']} (target: at least x1.7)")
     for key in ("embedded", "one_server", "two_servers"):

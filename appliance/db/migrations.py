@@ -90,6 +90,28 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX ix_api_keys_user_name ON api_keys (user_name)",
         ],
     ),
+    (
+        6,
+        "web sessions and sign-in failures in the database, shared by every front-end",
+        [
+            """CREATE TABLE web_sessions (
+                token_sha256 TEXT NOT NULL PRIMARY KEY,
+                session_id TEXT NOT NULL,
+                user_name TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+                session_epoch INTEGER NOT NULL,
+                created_ms BIGINT NOT NULL,
+                last_seen_ms BIGINT NOT NULL
+            )""",
+            "CREATE INDEX ix_web_sessions_user_name ON web_sessions (user_name)",
+            """CREATE TABLE sign_in_failures (
+                id TEXT NOT NULL PRIMARY KEY,
+                address TEXT NOT NULL,
+                name_hmac TEXT NOT NULL,
+                ts_ms BIGINT NOT NULL
+            )""",
+            "CREATE INDEX ix_sign_in_failures_address ON sign_in_failures (address)",
+        ],
+    ),
 ]
 
 _CREATE_LEDGER = (

@@ -83,6 +83,32 @@ class ApiKey(SQLModel, table=True):
     revoked_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
+class WebSession(SQLModel, table=True):
+    """A signed-in browser (migration 6), shared by every front-end; the token itself is never stored."""
+
+    __tablename__ = "web_sessions"
+
+    token_sha256: str = Field(sa_column=Column(Text, primary_key=True))
+    session_id: str = Field(sa_column=Column(Text, nullable=False))
+    user_name: str = Field(
+        sa_column=Column(Text, ForeignKey("users.name", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    session_epoch: int = Field(sa_column=Column(Integer, nullable=False))
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_seen_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class SignInFailure(SQLModel, table=True):
+    """One failed sign-in (migration 6): the client address and an HMAC of the name typed, never the name."""
+
+    __tablename__ = "sign_in_failures"
+
+    id: str = Field(sa_column=Column(Text, primary_key=True))  # random: the same SQL on SQLite and PostgreSQL
+    address: str = Field(sa_column=Column(Text, nullable=False, index=True))
+    name_hmac: str = Field(sa_column=Column(Text, nullable=False))
+    ts_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class SchemaMigration(SQLModel, table=True):
     """Which numbered migrations this database has had."""
 
