@@ -23,6 +23,23 @@ from ui.context import WebContext, new_context
 from ui.server import RunningServer
 
 PASSWORD = "a long enough passphrase"
+HR_TEXT = (
+    "Personnel handbook for the HR team only.\n"
+    "The annual bonus pool for 2026 is set at 4.5 percent of the salary budget.\n"
+)
+
+
+def finance_and_hr(root: Path) -> dict[str, list[Path]]:
+    """Two collections in `root`: finance (the demo travel policy) and hr (a one-line handbook)."""
+    from tests.conftest import DEMO_CORPUS
+
+    (root / "finance").mkdir()
+    (root / "hr").mkdir()
+    travel = root / "finance" / "travel_expense_policy.md"
+    travel.write_text((DEMO_CORPUS / "travel_expense_policy.md").read_text())
+    handbook = root / "hr" / "handbook.txt"
+    handbook.write_text(HR_TEXT)
+    return {"finance": [travel], "hr": [handbook]}
 
 
 @dataclass

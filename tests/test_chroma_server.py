@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from appliance.answer.answering import ask
-from appliance.bench.inference_servers import free_port
+from appliance.bench.inference_servers import free_port, wait_until_answering
 from appliance.build import build
 from appliance.settings import Settings, StoreSettings
 from appliance.store.documents import show_document
@@ -66,16 +65,7 @@ def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaBehindPro
         conf = conf.replace(old, new)
     direct = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, "chroma run exited"
-            try:
-                if httpx.get(f"{direct}/api/v2/heartbeat", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "chroma run did not start"
-            time.sleep(0.2)
+        wait_until_answering(f"{direct}/api/v2/heartbeat", server, "chroma run", seconds=60)
         with nginx_running(root / "nginx", conf):
             yield ChromaBehindProxy(f"https://127.0.0.1:{tls_port}", direct, cert, token_file, connects)
     finally:

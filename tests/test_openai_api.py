@@ -19,26 +19,17 @@ from appliance.access.api_keys import ApiKeys
 from appliance.audit import events as audit_events
 from appliance.store.documents import show_document
 from tests.actors import TESTER
-from tests.conftest import DEMO_CORPUS
-from tests.served import PASSWORD, Served, served_appliance
+from tests.served import PASSWORD, Served, finance_and_hr, served_appliance
 from ui.http_client import sign_in
 
 QUESTION = "What is the hotel cap per night?"
-HR_TEXT = "Personnel handbook.\nThe annual bonus pool for 2026 is set at 4.5 percent of the salary budget.\n"
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, models: Any) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("v1")
-    (root / "finance").mkdir()
-    (root / "hr").mkdir()
-    travel = root / "finance" / "travel_expense_policy.md"
-    travel.write_text((DEMO_CORPUS / "travel_expense_policy.md").read_text())
-    handbook = root / "hr" / "handbook.txt"
-    handbook.write_text(HR_TEXT)
     users = [("ada", "admin", []), ("ana", "analyst", ["finance"]), ("aud", "auditor", [])]
-    corpus = {"finance": [travel], "hr": [handbook]}
-    with served_appliance(root / "home", models, corpus, users) as served:
+    with served_appliance(root / "home", models, finance_and_hr(root), users) as served:
         yield served
 
 

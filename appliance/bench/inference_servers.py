@@ -25,6 +25,25 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_until_answering(
+    url: str, process: subprocess.Popen[bytes], what: str, log: Path | None = None, seconds: float = 120
+) -> None:
+    """Poll `url` until it answers 200; RuntimeError (with the end of `log`) if `process` exits or time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            tail = log.read_text()[-2000:] if log is not None and log.exists() else ""
+            raise RuntimeError(f"{what} exited: {tail}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start within {seconds:g} s")
+        time.sleep(0.2)
+
+
 @contextmanager
 def llama_cpp_server(
     folder: Path, aliases: list[str], *, model: Path | None = None, threads: int = 1, cpus: str | None = None
@@ -62,20 +81,7 @@ def llama_cpp_server(
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"llama_cpp.server exited: {(folder / f'llama-server-{port}.log').read_text()[-2000:]}"
-                )
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("llama_cpp.server did not start within 120 s")
-            time.sleep(0.2)
+        wait_until_answering(f"{url}/models", process, "llama_cpp.server", folder / f"llama-server-{port}.log")
         yield url
     finally:
         process.terminate()

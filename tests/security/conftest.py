@@ -15,13 +15,8 @@ import httpx
 import pytest
 
 from appliance.settings import Settings, WebSettings
-from tests.conftest import DEMO_CORPUS
-from tests.served import Served, served_appliance
+from tests.served import Served, finance_and_hr, served_appliance
 
-HR_TEXT = (
-    "Personnel handbook for the HR team only.\n"
-    "The annual bonus pool for 2026 is set at 4.5 percent of the salary budget.\n"
-)
 # A public address (example.com's), so that Gradio's own SSRF filter, which refuses reserved ranges,
 # does not hide a fetch: in-process the egress guard blocks and records any attempt, and the served
 # subprocess runs under strace, which records one even where no route leads there.
@@ -31,12 +26,7 @@ OUTSIDE = "93.184.215.14"
 @pytest.fixture(scope="package")
 def site(tmp_path_factory: pytest.TempPathFactory, models: Any) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("security")
-    (root / "finance").mkdir()
-    (root / "hr").mkdir()
-    travel = root / "finance" / "travel_expense_policy.md"
-    travel.write_text((DEMO_CORPUS / "travel_expense_policy.md").read_text())
-    handbook = root / "hr" / "handbook.txt"
-    handbook.write_text(HR_TEXT)
+    corpus = finance_and_hr(root)
     users = [
         ("ada", "admin", []),
         ("ana", "analyst", ["finance"]),
@@ -45,7 +35,6 @@ def site(tmp_path_factory: pytest.TempPathFactory, models: Any) -> Iterator[Serv
     ]
     # The service sits behind a reverse proxy on 127.0.0.1, so X-Real-IP names the client.
     settings = Settings(home=root / "home", web=WebSettings(trusted_proxies=["127.0.0.1"]))
-    corpus = {"finance": [travel], "hr": [handbook]}
     with served_appliance(root / "home", models, corpus, users, settings) as served:
         yield served
 
