@@ -133,6 +133,18 @@ def base_model_path(settings: Settings) -> Path:
     return settings.generation.model_path or embedded_gguf_path()
 
 
+def adapter_host(app: Appliance) -> Generator:
+    """The model a newly trained adapter is proven to load on: the app's own llama.cpp model, or, when
+    answers come from an inference server, the same base GGUF loaded here (the server gets the adapter
+    from the operator, so it cannot be tried there first)."""
+    if app.settings.generation.backend == "llama_cpp":
+        return app.generator
+    from appliance.backends.llama_generator import LlamaGenerator
+
+    local = app.settings.generation.model_copy(update={"backend": "llama_cpp"})
+    return LlamaGenerator(local, app.settings.runtime.threads)
+
+
 def _embedder(settings: Settings) -> Embedder:
     match settings.models.embedder:
         case "minilm":

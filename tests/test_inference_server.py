@@ -117,6 +117,11 @@ def test_a_server_that_is_down_fails_the_question_loudly_with_no_fallback(home: 
     assert asked.returncode != 0 and asked.stdout == ""
     assert "cannot be reached" in asked.stderr and dead.rsplit("/v1", 1)[0] in asked.stderr
     assert "Traceback" not in asked.stderr
+    # Training for a server whose base nobody declared is refused before it starts, not after an hour.
+    trained = subprocess.run(
+        [APPLIANCE_BIN, "finetune", "any-dataset", "--name", "never"], env=env, capture_output=True, text=True
+    )
+    assert trained.returncode != 0 and "generation.server_model_sha256" in trained.stderr, trained.stderr
     key = tmp_path / "server.key"
     key.write_text("secret\n")
     key.chmod(0o644)

@@ -19,7 +19,7 @@ import gradio as gr
 
 from appliance.access.roles import Permission
 from appliance.access.users import UserRecord
-from appliance.build import base_model_path, lora_trainer
+from appliance.build import adapter_host, base_model_path, lora_trainer
 from appliance.finetune.adapters import AdapterRegistry
 from appliance.finetune.datasets import DatasetRegistry
 from appliance.finetune.datasets import build as build_dataset
@@ -189,7 +189,7 @@ def build(ctx: WebContext) -> Page:
                 outcome["version"] = finetune(
                     ctx.app,
                     lora_trainer(),
-                    ctx.app.generator,
+                    adapter_host(ctx.app),
                     base_model_path(ctx.settings),
                     request_,
                     user.actor,

@@ -227,7 +227,7 @@ def cmd_adapters(args: argparse.Namespace, settings: Settings, run: Any, error: 
 
 def run_finetune_command(app: Appliance, actor: Actor, name: str, args: Mapping[str, Any], emit: Any) -> Any:
     """The store side of these commands (in this process, or in the service behind the control socket)."""
-    from appliance.build import base_model_path, lora_trainer, question_writer
+    from appliance.build import adapter_host, base_model_path, lora_trainer, question_writer
     from appliance.finetune.adapters import AdapterRegistry
     from appliance.finetune.datasets import DatasetRegistry, build
     from appliance.finetune.feedback_review import ACCEPT, REJECT, review_feedback
@@ -271,7 +271,9 @@ def run_finetune_command(app: Appliance, actor: Actor, name: str, args: Mapping[
         def progress(step: Any) -> None:
             emit("progress", {"step": step.step, "total": step.total_steps, "loss": step.loss, "seconds": step.seconds})
 
-        version = finetune(app, lora_trainer(), app.generator, base_model_path(app.settings), request, actor, progress)
+        version = finetune(
+            app, lora_trainer(), adapter_host(app), base_model_path(app.settings), request, actor, progress
+        )
         return vars(version)
     if name == "adapters.evaluate":
         report = evaluate_adapter(app, str(args["name"]), actor, lambda line: emit("progress", {"line": line}))

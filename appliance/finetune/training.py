@@ -20,6 +20,7 @@ from appliance.actors import Actor
 from appliance.answer.prompts import direct_messages
 from appliance.app import Appliance
 from appliance.audit import events as audit_events
+from appliance.file_digest import file_sha256
 from appliance.finetune.adapters import AdapterRegistry, AdapterVersion, check_name
 from appliance.finetune.datasets import Dataset, DatasetRegistry
 from appliance.finetune.examples import Example
@@ -62,6 +63,20 @@ def params_for_settings(settings: Settings, overrides: Mapping[str, Any]) -> Lor
     return replace(params, **chosen)
 
 
+def _trainable_base(settings: Settings, base_gguf: Path) -> str:
+    """The sha256 of the GGUF trained on; with an inference server, refused (before hours of training)
+    unless it is the base the operator declared the server serves, or the adapter could never be served."""
+    digest = file_sha256(base_gguf)
+    generation = settings.generation
+    if generation.backend == "openai_server" and digest != generation.server_model_sha256:
+        raise FinetuneError(
+            f"answers come from an inference server whose base is declared as "
+            f"{generation.server_model_sha256[:12] or '(none)'} (generation.server_model_sha256), but the GGUF "
+            f"here ({base_gguf.name}, generation.model_path) is {digest[:12]}: train on the GGUF the server serves"
+        )
+    return digest
+
+
 def conversation(example: Example) -> list[dict[str, str]]:
     """The chat the model is trained on: direct mode's system message unless the example brings one."""
     messages = [{"role": role, "content": content} for role, content in example.messages]
@@ -81,6 +96,7 @@ def finetune(
 ) -> AdapterVersion:
     """Train, export, prove the adapter loads on the base, register and audit it."""
     check_name(request.name)
+    base_sha256 = _trainable_base(app.settings, base_gguf)
     datasets = DatasetRegistry(app.settings.finetune_dir / "datasets")
     adapters = AdapterRegistry(app.settings.finetune_dir / "adapters")
     dataset = datasets.latest(request.dataset)
@@ -108,7 +124,7 @@ def finetune(
         sha256="",
         file="",
         base_model=base_gguf.name,
-        base_sha256=app.generator.model_sha256,
+        base_sha256=base_sha256,
         dataset=_dataset_ref(dataset),
         collections=list(dataset.collections),
         params={k: (list(v) if isinstance(v, tuple) else v) for k, v in params.__dict__.items()},
