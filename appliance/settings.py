@@ -226,6 +226,10 @@ class IngestSettings(BaseModel):
     """Limits and chunking for ingestion."""
 
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are refused with a clear message.")
+    source_root: Path | None = Field(
+        None,
+        description="When set, a document's id is its path relative to this folder (files outside it are refused), so ingest workers that mount one share at different places agree on ids; empty: the absolute path. Changing it gives existing documents new ids.",
+    )
     max_uncompressed_mb: float = Field(
         200.0, gt=0, description="Cap on the unpacked size of DOCX/XLSX archives (zip-bomb guard)."
     )

@@ -41,7 +41,8 @@ def ingest_paths(
 ) -> IngestReport:
     """Ingest files and folders; a bad file is reported and the batch goes on.
 
-    A document's id is its path unless `doc_id_for` names it (uploads: `upload:NAME`).
+    A document's id is its path (relative to `ingest.source_root` when set) unless `doc_id_for` names it
+    (uploads: `upload:NAME`).
     """
     check_collection_name(collection)
     report = IngestReport()
@@ -105,6 +106,16 @@ def _current(app: Appliance, stored: DocumentRecord) -> bool:
     return stored.policy_hash == app.redactor.policy_hash and stored.embedding_model == app.embedder.model_id
 
 
+def document_id(path: Path, source_root: Path | None) -> str:
+    """The id of the document at `path`: its absolute path, or its path below `source_root` (IngestError outside it)."""
+    if source_root is None:
+        return str(path)
+    try:
+        return path.absolute().relative_to(source_root.absolute()).as_posix()
+    except ValueError:
+        raise IngestError(f"{path} is outside ingest.source_root ({source_root})") from None
+
+
 def ingest_file(
     app: Appliance,
     path: Path,
@@ -116,7 +127,7 @@ def ingest_file(
     doc_id: str | None = None,
 ) -> IngestedDoc | dict[str, str]:
     """Read and ingest one file; an unchanged file is hashed but not loaded again."""
-    doc_id = doc_id or str(path)
+    doc_id = doc_id or document_id(path, app.settings.ingest.source_root)
     if step:
         step("load")
     known = app.catalog.active_document(collection, doc_id)
@@ -140,7 +151,7 @@ def ingest_source(
     notify = step or (lambda _stage: None)
     settings = app.settings.ingest
     path = source.path
-    doc_id = doc_id or str(path)
+    doc_id = doc_id or document_id(path, settings.source_root)
     if source.parts is None:
         return {"doc_id": doc_id, "path": str(path), "collection": collection}
     report.add_time("load", source.load_seconds)
