@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+import anyio.to_thread
 from starlette.requests import HTTPConnection
 
 from appliance.access.roles import Permission, allowed
@@ -129,7 +130,9 @@ class SessionGate:
         if matched is None:
             raise Refused(404, "not available")
         route, params = matched
-        signed_in = self.ctx.signed_in(HTTPConnection(scope).cookies.get(COOKIE_NAME))
+        cookie = HTTPConnection(scope).cookies.get(COOKIE_NAME)
+        # Sessions live in the database (PostgreSQL may be another host): look them up off the event loop.
+        signed_in = await anyio.to_thread.run_sync(self.ctx.signed_in, cookie)
         if signed_in is None:
             if route.kind == "page":
                 await redirect(send, "/login")

@@ -108,11 +108,11 @@ class _V1:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         token = token.strip()
         key = key_id_of(token) or ""
-        if not self.ctx.throttle.allowed(where, key):
+        if not await anyio.to_thread.run_sync(lambda: self.ctx.throttle.allowed(where, key)):
             raise ApiError(429, "too many failed API keys from this address; try again later", "rate_limit_error")
         caller = await anyio.to_thread.run_sync(lambda: self.keys.caller(token)) if scheme.lower() == "bearer" else None
         if caller is None:
-            self.ctx.throttle.failed(where, key)
+            await anyio.to_thread.run_sync(lambda: self.ctx.throttle.failed(where, key))
             reason = "no bearer token" if not token else "invalid, expired or revoked API key"
             details = {"method": "api-key", "reason": reason, "origin": where, "key": key or None}
             await anyio.to_thread.run_sync(
@@ -126,6 +126,10 @@ class _V1:
         return caller
 
     async def models(self, request: Request, caller: Caller) -> tuple[Response, dict[str, Any]]:
+        return await anyio.to_thread.run_sync(self._models, caller), {}
+
+    def _models(self, caller: Caller) -> JSONResponse:
+        """The models list (reads the database, the adapter registry and, on first use, the inference server)."""
         user = caller.user
         authorize_audited(self.ctx.app.audit, user, Permission.ASK, known=known_collections(self.ctx.app))
         created = int(time.time())
@@ -139,7 +143,7 @@ class _V1:
                 for v in servable_adapters(self.ctx, user)
             ),
         ]
-        return JSONResponse({"object": "list", "data": data}), {}
+        return JSONResponse({"object": "list", "data": data})
 
     async def chat(self, request: Request, caller: Caller) -> tuple[Response, dict[str, Any]]:
         chat = parse_chat(await _json_body(request))
@@ -185,8 +189,13 @@ class _V1:
 
     async def embeddings(self, request: Request, caller: Caller) -> tuple[Response, dict[str, Any]]:
         texts, encoding = parse_embeddings(await _json_body(request), self.ctx.settings.api.max_embedding_inputs)
-        authorize_audited(self.ctx.app.audit, caller.user, Permission.ASK, known=known_collections(self.ctx.app))
-        vectors = await anyio.to_thread.run_sync(lambda: self.ctx.app.embedder.embed(texts), limiter=self.limiter)
+        app = self.ctx.app
+
+        def embedded() -> list[list[float]]:
+            authorize_audited(app.audit, caller.user, Permission.ASK, known=known_collections(app))
+            return app.embedder.embed(texts)
+
+        vectors = await anyio.to_thread.run_sync(embedded, limiter=self.limiter)
         # The texts are the caller's and are not kept: the event records how many and how long, never what.
         details = {"model": EMBEDDING_MODEL, "inputs": len(texts), "characters": sum(len(t) for t in texts)}
         return JSONResponse(embeddings_json(vectors, encoding)), details

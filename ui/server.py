@@ -132,12 +132,12 @@ def _add_sign_in_routes(api: FastAPI, ctx: WebContext, requests: _Requests) -> N
         if not expected or not secrets.compare_digest(csrf, expected):
             return RedirectResponse("/login?message=expired", status_code=303)
         where = requests.origin(request)
-        if not ctx.throttle.allowed(where, name):
+        if not await _in_thread(lambda: ctx.throttle.allowed(where, name)):
             return RedirectResponse("/login?message=busy", status_code=303)
         try:
             user = await _in_thread(lambda: ctx.directory.authenticate(name, password, origin=where))
         except LoginFailed:
-            ctx.throttle.failed(where, name)
+            await _in_thread(lambda: ctx.throttle.failed(where, name))
             return RedirectResponse("/login?message=failed", status_code=303)
         response = RedirectResponse(f"{MOUNT}/", status_code=303)
         requests.start_session(response, user)
