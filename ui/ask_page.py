@@ -21,10 +21,10 @@ from ui.citations_view import QUOTE, citation_segments
 from ui.context import WebContext
 from ui.guard import guarded
 from ui.page import Page
+from ui.question_slots import MAX_QUESTION_CHARS
 from ui.served_adapters import servable_adapters, served_adapter
 
 STREAM_EVERY_SECONDS = 0.1
-MAX_QUESTION_CHARS = 4000
 SHORTENED = f"Your question was shortened to its first {MAX_QUESTION_CHARS:,} characters. "
 
 

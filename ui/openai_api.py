@@ -32,7 +32,7 @@ from appliance.answer.answering import ask
 from appliance.audit import events as audit_events
 from appliance.finetune.adapters import ServedAdapter
 from ui.context import WebContext
-from ui.gate import MAX_BODY_BYTES
+from ui.gate import Refused, read_body
 from ui.openai_shapes import (
     ADAPTER_PREFIX,
     BASE_MODEL,
@@ -213,20 +213,13 @@ def _events(chunks: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 
 async def _json_body(request: Request) -> Any:
-    """The request's JSON (at most MAX_BODY_BYTES, else 413)."""
-    if (
-        request.headers.get("content-length", "0").isdigit()
-        and int(request.headers.get("content-length", "0")) > MAX_BODY_BYTES
-    ):
-        raise ApiError(413, f"request too large (at most {MAX_BODY_BYTES // 1024} KiB)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ApiError(413, f"request too large (at most {MAX_BODY_BYTES // 1024} KiB)")
-        chunks.append(chunk)
+    """The request's JSON, read with the gate's cap (MAX_BODY_BYTES, else 413)."""
     try:
-        return json.loads(b"".join(chunks) or b"null")
+        body, _ = await read_body(request.receive)
+    except Refused as refusal:
+        raise ApiError(refusal.status, refusal.detail) from None
+    try:
+        return json.loads(body or b"null")
     except ValueError:
         raise ApiError(400, "the request body is not JSON") from None
 

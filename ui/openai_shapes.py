@@ -14,10 +14,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ui.question_slots import MAX_QUESTION_CHARS
+
 BASE_MODEL = "appliance"  # the base model, whatever file it is (its exact identity is listed beside it)
 EMBEDDING_MODEL = "appliance-embedding"
 ADAPTER_PREFIX = "adapter:"
-MAX_QUESTION_CHARS = 4000
 MAX_EARLIER_TURNS = 32
 # Fields tools send out of habit; the appliance's answers come from its settings, so these change nothing.
 IGNORED_CHAT_FIELDS = frozenset(

@@ -11,6 +11,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# The longest question the model is given (the Ask page shortens a longer one and says so; /v1 refuses it).
+MAX_QUESTION_CHARS = 4000
+
 
 class TooManyQuestions(Exception):
     """The user already has their share of questions waiting (message says how many)."""
