@@ -25,6 +25,7 @@ COOKIE_NAME = "appliance_session"
 Clock = Callable[[], float]
 # A session's last use is written at most this often (every page request would otherwise be a write).
 TOUCH_EVERY_MS = 30_000
+_COLUMNS = "token_sha256, user_name, created_ms, last_seen_ms, session_epoch"  # the fields of _session()
 
 
 @dataclass
@@ -61,10 +62,10 @@ class SessionStore:
             self._expired += self._sweep(conn, now)
             conn.execute(
                 text(
-                    "INSERT INTO web_sessions (token_sha256, session_id, user_name, session_epoch, created_ms, "
-                    "last_seen_ms) VALUES (:t, :i, :u, :e, :n, :n)"
+                    "INSERT INTO web_sessions (token_sha256, user_name, session_epoch, created_ms, last_seen_ms) "
+                    "VALUES (:t, :u, :e, :n, :n)"
                 ),
-                {"t": _digest(token), "i": _session_id(token), "u": user, "e": epoch, "n": now},
+                {"t": _digest(token), "u": user, "e": epoch, "n": now},
             )
         return f"{token}.{self._sign(token)}"
 
@@ -73,28 +74,24 @@ class SessionStore:
         token = self._token(cookie)
         if token is None:
             return None
-        now = self._now_ms()
+        now, digest = self._now_ms(), _digest(token)
         with reading(self._engine) as conn:
             row = conn.execute(
-                text(
-                    "SELECT user_name, created_ms, last_seen_ms, session_epoch FROM web_sessions WHERE token_sha256 = :t"
-                ),
-                {"t": _digest(token)},
+                text(f"SELECT {_COLUMNS} FROM web_sessions WHERE token_sha256 = :t"), {"t": digest}
             ).first()
         if row is None:
             return None
-        user, created, last_seen, epoch = row
-        session = Session(user, created / 1000, last_seen / 1000, _session_id(token), int(epoch))
+        session = _session(*row)
+        created, last_seen = row[2], row[3]
         if self._ran_out(created, last_seen, now):
             with writing(self._engine) as conn:
-                conn.execute(text("DELETE FROM web_sessions WHERE token_sha256 = :t"), {"t": _digest(token)})
+                conn.execute(text("DELETE FROM web_sessions WHERE token_sha256 = :t"), {"t": digest})
             self._expired.append(session)
             return None
         if now - last_seen >= min(TOUCH_EVERY_MS, self.idle_seconds * 100):  # a tenth of the idle time at most
             with writing(self._engine) as conn:
                 conn.execute(
-                    text("UPDATE web_sessions SET last_seen_ms = :n WHERE token_sha256 = :t"),
-                    {"n": now, "t": _digest(token)},
+                    text("UPDATE web_sessions SET last_seen_ms = :n WHERE token_sha256 = :t"), {"n": now, "t": digest}
                 )
         session.last_seen = now / 1000
         return session
@@ -109,36 +106,28 @@ class SessionStore:
         token = self._token(cookie)
         if token is None:
             return None
-        found = self.resolve(cookie)
         with writing(self._engine) as conn:
+            row = conn.execute(
+                text(f"SELECT {_COLUMNS} FROM web_sessions WHERE token_sha256 = :t"), {"t": _digest(token)}
+            ).first()
             conn.execute(text("DELETE FROM web_sessions WHERE token_sha256 = :t"), {"t": _digest(token)})
-        return found
+        return _session(*row) if row is not None else None
 
     def end_user(self, user: str) -> list[Session]:
         """End every session of `user` (a disabled account, a new password), in every front-end."""
         with writing(self._engine) as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT session_id, created_ms, last_seen_ms, session_epoch FROM web_sessions WHERE user_name = :u"
-                ),
-                {"u": user},
-            ).all()
+            rows = conn.execute(text(f"SELECT {_COLUMNS} FROM web_sessions WHERE user_name = :u"), {"u": user}).all()
             conn.execute(text("DELETE FROM web_sessions WHERE user_name = :u"), {"u": user})
-        return [Session(user, c / 1000, s / 1000, i, int(e)) for i, c, s, e in rows]
+        return [_session(*row) for row in rows]
 
     def _sweep(self, conn: Connection, now: int) -> list[Session]:
-        """Delete every session that ran out (at each sign-in, as the in-memory store does)."""
+        """Delete every session that ran out (at each sign-in, so sessions never presented again go too)."""
         lifetime_ms, idle_ms = int(self.lifetime_seconds * 1000), int(self.idle_seconds * 1000)
         params = {"born": now - lifetime_ms, "seen": now - idle_ms}
         where = "created_ms < :born OR last_seen_ms < :seen"
-        rows = conn.execute(
-            text(
-                f"SELECT user_name, session_id, created_ms, last_seen_ms, session_epoch FROM web_sessions WHERE {where}"
-            ),
-            params,
-        ).all()
+        rows = conn.execute(text(f"SELECT {_COLUMNS} FROM web_sessions WHERE {where}"), params).all()
         conn.execute(text(f"DELETE FROM web_sessions WHERE {where}"), params)
-        return [Session(u, c / 1000, s / 1000, i, int(e)) for u, i, c, s, e in rows]
+        return [_session(*row) for row in rows]
 
     def _ran_out(self, created_ms: int, last_seen_ms: int, now: int) -> bool:
         return now - created_ms > self.lifetime_seconds * 1000 or now - last_seen_ms > self.idle_seconds * 1000
@@ -160,6 +149,6 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _session_id(token: str) -> str:
-    """Not secret: names the session to the gate's ownership records (as ui.sessions does)."""
-    return hashlib.sha256(token.encode()).hexdigest()[:32]
+def _session(token_sha256: str, user: str, created_ms: int, last_seen_ms: int, epoch: int) -> Session:
+    """A row of web_sessions (its _COLUMNS) as a Session; its id, which is not secret, is half the digest."""
+    return Session(user, created_ms / 1000, last_seen_ms / 1000, token_sha256[:32], int(epoch))

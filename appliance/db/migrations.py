@@ -96,7 +96,6 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         [
             """CREATE TABLE web_sessions (
                 token_sha256 TEXT NOT NULL PRIMARY KEY,
-                session_id TEXT NOT NULL,
                 user_name TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
                 session_epoch INTEGER NOT NULL,
                 created_ms BIGINT NOT NULL,

@@ -89,7 +89,6 @@ class WebSession(SQLModel, table=True):
     __tablename__ = "web_sessions"
 
     token_sha256: str = Field(sa_column=Column(Text, primary_key=True))
-    session_id: str = Field(sa_column=Column(Text, nullable=False))
     user_name: str = Field(
         sa_column=Column(Text, ForeignKey("users.name", ondelete="CASCADE"), nullable=False, index=True)
     )
