@@ -74,8 +74,7 @@ class ServerGenerator:
         """The server's own id for the configured model (from its /models), fetched once."""
         with self._lock:
             if self._reported is None:
-                listed = self._send(lambda: self._client.get(f"{self._base}/models"))
-                ids = [str(item.get("id")) for item in listed.json().get("data", []) if isinstance(item, dict)]
+                ids = self._listed_models()
                 wanted = self._settings.server_model
                 if wanted not in ids:
                     raise GenerationError(
@@ -85,6 +84,11 @@ class ServerGenerator:
                 self._reported = wanted
             return self._reported
 
+    def _listed_models(self) -> list[str]:
+        """The model ids the server's /models lists now."""
+        listed = self._send(lambda: self._client.get(f"{self._base}/models")).json().get("data", [])
+        return [str(item.get("id")) for item in listed if isinstance(item, dict)]
+
     def warm_up(self) -> None:
         """Reach the server and check that it serves the configured model."""
         self.reported_model()
@@ -93,10 +97,10 @@ class ServerGenerator:
         """ValueError unless the server serves a model mapped to this adapter file."""
         try:
             mapped = self._model_for(path)
-            listed = self._send(lambda: self._client.get(f"{self._base}/models")).json().get("data", [])
+            listed = self._listed_models()
         except GenerationError as problem:
             raise ValueError(str(problem)) from None
-        if mapped not in {str(item.get("id")) for item in listed if isinstance(item, dict)}:
+        if mapped not in listed:
             raise ValueError(
                 f"the inference server at {self._where} does not list model {mapped!r} (generation.server_adapters)"
             )
