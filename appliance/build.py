@@ -64,7 +64,7 @@ def build(settings: Settings, models: Models | None = None) -> Appliance:
     try:
         models = models or load_models(settings)
         detector, embedder = models.detector, models.embedder
-        catalog = Catalog(settings.catalog_file)
+        catalog = open_catalog(settings)
         vectors = _vector_store(settings, embedder.model_id)
         seal_key = load_or_create_key(settings.keys_dir / "reidentification.key")
         pseudonymizer = Pseudonymizer(
@@ -165,6 +165,15 @@ def _generator(settings: Settings) -> Generator:
             from appliance.backends.openai_server_generator import ServerGenerator
 
             return ServerGenerator(settings.generation)
+
+
+def open_catalog(settings: Settings) -> Catalog:
+    """The catalog the settings name: the SQLite file, or the schema in the PostgreSQL database."""
+    if settings.store.catalog == "database":
+        from appliance.store.catalog_db import PostgresCatalogDatabase
+
+        return Catalog(PostgresCatalogDatabase(settings.audit.database_url or ""))
+    return Catalog(settings.catalog_file)
 
 
 def _vector_store(settings: Settings, model_id: str) -> VectorStore:

@@ -207,6 +207,10 @@ class StoreSettings(BaseModel):
         None,
         description="SQLite catalog of documents, chunks and the full-text index; empty means APPLIANCE_HOME/catalog.sqlite3.",
     )
+    catalog: Literal["sqlite", "database"] = Field(
+        "sqlite",
+        description="sqlite: the catalog (documents, chunks, full-text index, pseudonyms) is a SQLite file at catalog_path, owned by one process (the default); database: it lives in the PostgreSQL database at audit.database_url (schema appliance_catalog), shared by several front-ends and ingest workers.",
+    )
 
     @model_validator(mode="after")
     def _server_named(self) -> StoreSettings:
@@ -229,6 +233,11 @@ class IngestSettings(BaseModel):
     source_root: Path | None = Field(
         None,
         description="When set, a document's id is its path relative to this folder (files outside it are refused), so ingest workers that mount one share at different places agree on ids; empty: the absolute path. Changing it gives existing documents new ids.",
+    )
+    claim_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="With a shared catalog (store.catalog = database): how long an ingest worker's claim on a file lasts without renewal (renewed at each stage); a worker that dies leaves its files to others after this.",
     )
     max_uncompressed_mb: float = Field(
         200.0, gt=0, description="Cap on the unpacked size of DOCX/XLSX archives (zip-bomb guard)."
@@ -673,6 +682,16 @@ class Settings(BaseSettings):
     tabular: TabularSettings = Field(default_factory=TabularSettings, description="Tabular side-models.")
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings, description="LoRA fine-tuning.")
     gate: GateSettings = Field(default_factory=GateSettings, description="The evaluation gate before promotion.")
+
+    @model_validator(mode="after")
+    def _shared_catalog_needs_postgres(self) -> Settings:
+        url = self.audit.database_url or ""
+        if self.store.catalog == "database" and not url.startswith("postgresql"):
+            raise ValueError(
+                "store.catalog = 'database' needs audit.database_url to name a PostgreSQL database "
+                "(postgresql+psycopg://USER@HOST/DB)"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

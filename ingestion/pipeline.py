@@ -9,6 +9,9 @@ new one, never half of either; the next start-up's recovery clears the leftovers
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -50,37 +53,104 @@ def ingest_paths(
     for refusal in refusals:
         _failed(app, report, actor, collection, refusal.path, refusal.reason)
     total = len(candidates)
-    for index, candidate in enumerate(candidates, start=1):
+    claims = _Claims(app, collection) if app.catalog.shared else None
+    waiting = list(enumerate(candidates, start=1))
+    while waiting:
+        held_elsewhere = []
+        for index, candidate in waiting:
 
-        def step(stage: str, path: Path = candidate.path, index: int = index) -> None:
-            if progress:
-                progress(Progress(index, total, str(path), stage))
+            def step(stage: str, path: Path = candidate.path, index: int = index) -> None:
+                if progress:
+                    progress(Progress(index, total, str(path), stage))
 
-        try:
-            doc_id = doc_id_for(candidate.path) if doc_id_for else None
-            outcome = ingest_file(
-                app, candidate.path, collection=collection, actor=actor, report=report, step=step, doc_id=doc_id
-            )
-        except (IngestError, LoadError) as error:
-            _failed(app, report, actor, collection, candidate.path, str(error))
-            step("failed")
-            continue
-        except Exception as error:  # a library bug must not stop the batch or lose the reason
-            # The traceback goes to the debug log only (`--debug`); the report keeps the reason.
-            log.debug("unexpected error ingesting %s", candidate.path, exc_info=True)
-            _failed(
-                app, report, actor, collection, candidate.path, f"unexpected error: {type(error).__name__}: {error}"
-            )
-            step("failed")
-            continue
-        if isinstance(outcome, IngestedDoc):
-            report.ingested.append(outcome)
-            step("ingested")
-        else:
-            report.unchanged.append(outcome)
-            step("unchanged")
+            try:
+                doc_id = (
+                    doc_id_for(candidate.path)
+                    if doc_id_for
+                    else document_id(candidate.path, app.settings.ingest.source_root)
+                )
+            except IngestError as error:
+                _failed(app, report, actor, collection, candidate.path, str(error))
+                step("failed")
+                continue
+            if claims is not None and not claims.take(doc_id):
+                held_elsewhere.append((index, candidate))
+                step("waiting")  # another worker has claimed it
+                continue
+            try:
+                _ingest_one(
+                    app,
+                    candidate.path,
+                    doc_id,
+                    collection,
+                    actor,
+                    report,
+                    claims.renewing(doc_id, step) if claims else step,
+                )
+            finally:
+                if claims is not None:
+                    claims.give_up(doc_id)
+        if held_elsewhere:  # another worker has them: wait until it finishes (or dies and its claim expires)
+            time.sleep(CLAIM_POLL_SECONDS)
+        waiting = held_elsewhere
     _re_redact_earlier(app, collection, actor, report)
     return report
+
+
+CLAIM_POLL_SECONDS = 0.5
+
+
+class _Claims:
+    """This run's claims on a shared catalog: one worker per document, renewed at each stage, expiring if it dies."""
+
+    def __init__(self, app: Appliance, collection: str) -> None:
+        self._catalog = app.catalog
+        self._collection = collection
+        self._seconds = app.settings.ingest.claim_seconds
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+    def take(self, doc_id: str) -> bool:
+        return self._catalog.claim(self._collection, doc_id, self.worker, self._seconds)
+
+    def renewing(self, doc_id: str, step: Callable[[str], None]) -> Callable[[str], None]:
+        def renew_then_step(stage: str) -> None:
+            self.take(doc_id)
+            step(stage)
+
+        return renew_then_step
+
+    def give_up(self, doc_id: str) -> None:
+        self._catalog.release_claim(self._collection, doc_id, self.worker)
+
+
+def _ingest_one(
+    app: Appliance,
+    path: Path,
+    doc_id: str,
+    collection: str,
+    actor: Actor,
+    report: IngestReport,
+    step: Callable[[str], None],
+) -> None:
+    """Ingest one file into the report: ingested, unchanged, or failed with its reason (the batch goes on)."""
+    try:
+        outcome = ingest_file(app, path, collection=collection, actor=actor, report=report, step=step, doc_id=doc_id)
+    except (IngestError, LoadError) as error:
+        _failed(app, report, actor, collection, path, str(error))
+        step("failed")
+        return
+    except Exception as error:  # a library bug must not stop the batch or lose the reason
+        # The traceback goes to the debug log only (`--debug`); the report keeps the reason.
+        log.debug("unexpected error ingesting %s", path, exc_info=True)
+        _failed(app, report, actor, collection, path, f"unexpected error: {type(error).__name__}: {error}")
+        step("failed")
+        return
+    if isinstance(outcome, IngestedDoc):
+        report.ingested.append(outcome)
+        step("ingested")
+    else:
+        report.unchanged.append(outcome)
+        step("unchanged")
 
 
 def _re_redact_earlier(app: Appliance, collection: str, actor: Actor, report: IngestReport) -> None:
@@ -130,11 +200,14 @@ def ingest_file(
     doc_id = doc_id or document_id(path, app.settings.ingest.source_root)
     if step:
         step("load")
-    known = app.catalog.active_document(collection, doc_id)
-    source = read_source(
-        path, app.settings.ingest, lambda sha: known is not None and known.sha256 == sha and _current(app, known)
-    )
-    return ingest_source(app, source, collection=collection, actor=actor, report=report, step=step, doc_id=doc_id)
+    # Held from the "unchanged?" check to the store write, so two processes on a shared catalog never
+    # both store the same file: the second one waits, then finds it unchanged.
+    with app.catalog.document_lock(collection, doc_id):
+        known = app.catalog.active_document(collection, doc_id)
+        source = read_source(
+            path, app.settings.ingest, lambda sha: known is not None and known.sha256 == sha and _current(app, known)
+        )
+        return ingest_source(app, source, collection=collection, actor=actor, report=report, step=step, doc_id=doc_id)
 
 
 def ingest_source(

@@ -14,7 +14,7 @@ class Progress:
     file_index: int
     file_count: int
     path: str
-    stage: str  # load | redact | embed | index | ingested | unchanged | failed
+    stage: str  # load | redact | embed | index | ingested | unchanged | failed | waiting (another worker has it)
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -95,6 +95,25 @@ def app(settings, models):  # type: ignore[no-untyped-def]
         yield built
 
 
+@pytest.fixture(scope="session")
+def postgres_server():  # type: ignore[no-untyped-def]
+    """One throwaway PostgreSQL cluster for the session (Unix socket only), stopped and removed at the end."""
+    from tests.postgres_server import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as error:
+        pytest.skip(str(error))
+    with server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:  # type: ignore[no-untyped-def]
+    """A blank database of its own for each test, as a SQLAlchemy URL over the socket."""
+    return str(postgres_server.create_database())
+
+
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
     """Environment for running the real `appliance` command in a subprocess, under the egress guard."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}

@@ -222,6 +222,41 @@ MUTANTS = (
         "if False:",
         ("tests/test_ui_access.py",),
     ),
+    Mutant(
+        "shared catalog: recovery clears pending versions whose writer is alive",
+        "appliance/store/recovery.py",
+        "if not catalog.try_document_lock(collection, doc_id):",
+        "if False:",
+        ("tests/test_catalog_postgres.py",),
+    ),
+    Mutant(
+        "shared catalog: pseudonym numbers are allocated without serialising processes",
+        "appliance/store/catalog.py",
+        'with self.transaction(serialise_on=f"vault\\0{collection}") as conn:\n            for digest',
+        "with self.transaction() as conn:\n            for digest",
+        ("tests/test_catalog_postgres.py",),
+    ),
+    Mutant(
+        "ingest workers: another worker's live claim is taken over",
+        "appliance/store/catalog.py",
+        "WHERE ingest_claims.worker = excluded.worker OR ingest_claims.expires_ms < ? RETURNING worker",
+        "WHERE ingest_claims.worker = excluded.worker OR ingest_claims.expires_ms > ? RETURNING worker",
+        ("tests/test_catalog_postgres.py", "tests/test_ingest_workers.py"),
+    ),
+    Mutant(
+        "full text on PostgreSQL: superseded versions answer searches",
+        "appliance/store/full_text.py",
+        "WHERE d.state = 'active' AND d.collection IN ({marks}) \"\n            \"GROUP BY",
+        "WHERE d.collection IN ({marks}) \"\n            \"GROUP BY",
+        ("tests/test_catalog_postgres.py",),
+    ),
+    Mutant(
+        "full text on PostgreSQL: every term weighs the same (no idf)",
+        "appliance/store/full_text.py",
+        "SUM(t.idf * ts_rank(c.tsv, t.query, 1))",
+        "SUM(ts_rank(c.tsv, t.query, 1))",
+        ("tests/test_catalog_postgres.py",),
+    ),
 )
 
 

@@ -24,26 +24,8 @@ from appliance.db.migrations import MIGRATIONS, migrate
 from appliance.db.models import AuditEvent
 from appliance.settings import AuditSettings, Settings
 from tests.actors import TESTER
-from tests.postgres_server import PostgresServer, PostgresUnavailable
 
 THREADS, PER_THREAD = 8, 200
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One throwaway cluster for the session (Unix socket only), stopped and removed at the end."""
-    try:
-        server = PostgresServer()
-    except PostgresUnavailable as error:
-        pytest.skip(str(error))
-    with server:
-        yield server
-
-
-@pytest.fixture
-def postgres_url(postgres_server: PostgresServer) -> str:
-    """A blank database of its own for each test, as a SQLAlchemy URL over the socket."""
-    return postgres_server.create_database()
 
 
 @pytest.fixture

@@ -6,18 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from appliance.answer.retrieval import fts_query, reciprocal_rank_fusion, retrieve
+from appliance.answer.retrieval import reciprocal_rank_fusion, retrieve, search_terms
 from appliance.store.documents import delete_document
+from appliance.store.full_text import fts5_match
 from ingestion.pipeline import ingest_paths
 from tests.actors import TESTER
 
 
-def test_fts_query_quotes_terms_and_keeps_pseudonyms_as_phrases() -> None:
-    assert (
-        fts_query('What did <PERSON_3> say about "ZX-4471" in 2026?')
-        == '"PERSON 3" OR "say" OR "zx" OR "4471" OR "2026"'
-    )
-    assert fts_query("the of and") == ""
+def test_search_terms_keep_pseudonyms_as_phrases_and_fts5_quotes_them() -> None:
+    terms = search_terms('What did <PERSON_3> say about "ZX-4471" in 2026?')
+    assert terms == ["PERSON 3", "say", "zx", "4471", "2026"]
+    assert fts5_match(terms) == '"PERSON 3" OR "say" OR "zx" OR "4471" OR "2026"'
+    assert fts5_match(['a"b']) == '"a b"'
+    assert search_terms("the of and") == []
 
 
 def test_reciprocal_rank_fusion_rewards_agreement() -> None:

@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (vectors) and lexical (BM25 over FTS5), fused by reciprocal rank.
+"""Hybrid retrieval: dense (vectors) and lexical (BM25 over the full-text index), fused by reciprocal rank.
 
 Dense search finds paraphrases; BM25 finds exact terms, numbers and pseudonyms such as
 <PERSON_3> that embeddings blur. Both only ever see active document versions in the
@@ -40,16 +40,16 @@ class Retrieved:
     lexical_rank: int | None
 
 
-def fts_query(question: str) -> str:
-    """A safe FTS5 query: OR of quoted terms, pseudonyms as phrases ('<PERSON_3>' -> "PERSON 3")."""
-    terms = [f'"{kind} {number}"' for kind, number in _PLACEHOLDER.findall(question)]
+def search_terms(question: str) -> list[str]:
+    """The lexical query's terms: pseudonyms as phrases ('<PERSON_3>' -> 'PERSON 3'), then content words."""
+    terms = [f"{kind} {number}" for kind, number in _PLACEHOLDER.findall(question)]
     rest = _PLACEHOLDER.sub(" ", question)
     seen = set()
     for word in _WORD.findall(rest.lower()):
         if word not in STOP_WORDS and word not in seen and (len(word) > 1 or word.isdigit()):
             seen.add(word)
-            terms.append(f'"{word}"')
-    return " OR ".join(terms)
+            terms.append(word)
+    return terms
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> dict[str, float]:
@@ -83,7 +83,7 @@ def retrieve(
         vector = query_vector if query_vector is not None else embedder.embed([question])[0]
         dense = [hit.chunk_id for hit in vectors.query(vector, wanted, collections)]
     if mode in ("hybrid", "lexical"):
-        lexical = [chunk_id for chunk_id, _ in catalog.search_text(fts_query(question), collections, wanted)]
+        lexical = [chunk_id for chunk_id, _ in catalog.search_text(search_terms(question), collections, wanted)]
     hits = catalog.active_chunks(list(dict.fromkeys([*dense, *lexical])))
     if doc_ids is not None:
         allowed = set(doc_ids)

@@ -86,7 +86,10 @@ def _snapshot(app: Appliance, staging: Path) -> list[str]:
         if checkpoint.exists():  # before the audit database: the restored chain then always reaches it
             (staging / "audit").mkdir()
             shutil.copy2(checkpoint, staging / "audit" / "checkpoint.json")
-        _sqlite_copy(settings.catalog_file, staging / "catalog.sqlite3")
+        if settings.store.catalog == "database":
+            notes.append("the catalog is in the PostgreSQL database (store.catalog): back it up with its own tools")
+        else:
+            _sqlite_copy(settings.catalog_file, staging / "catalog.sqlite3")
         if settings.audit.database_url:
             notes.append("the audit database is external (audit.database_url): back it up with its own tools")
         else:

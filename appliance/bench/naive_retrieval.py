@@ -13,16 +13,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from appliance.answer.retrieval import fts_query, reciprocal_rank_fusion
+from appliance.answer.retrieval import reciprocal_rank_fusion, search_terms
 
 BM25_K1, BM25_B = 1.2, 0.75  # FTS5's bm25() defaults
-_QUOTED = re.compile(r'"([^"]*)"')
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def query_terms(question: str) -> list[tuple[str, ...]]:
-    """The terms (a word, or a pseudonym's words as a phrase) the FTS5 query of this question holds."""
-    return [tuple(_TOKEN.findall(term.lower())) for term in _QUOTED.findall(fts_query(question))]
+    """The terms (a word, or a pseudonym's words as a phrase) the lexical query of this question holds."""
+    return [tuple(_TOKEN.findall(term.lower())) for term in search_terms(question)]
 
 
 def _occurrences(tokens: Sequence[str], term: tuple[str, ...]) -> int:

@@ -92,11 +92,11 @@ class TimedCatalog:
         self.search_seconds = 0.0
         self.lookup_seconds = 0.0
 
-    def search_text(self, match: str, collections: Sequence[str], limit: int) -> list[tuple[str, float]]:
+    def search_text(self, terms: Sequence[str], collections: Sequence[str], limit: int) -> list[tuple[str, float]]:
         """Delegate, timing the call."""
         started = time.perf_counter()
         try:
-            return self._inner.search_text(match, collections, limit)
+            return self._inner.search_text(terms, collections, limit)
         finally:
             self.search_seconds += time.perf_counter() - started
 

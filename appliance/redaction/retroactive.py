@@ -122,7 +122,10 @@ def _apply(
             report.documents.append({"doc_id": record.doc_id, "version": record.version, "chunks": held})
             report.chunks += held
             continue
-        report.documents.append(_rewrite(app, record, text, matches, generation, actor, report))
+        with app.catalog.document_lock(record.collection, record.doc_id):
+            if app.catalog.row_state(row_id) != "active":
+                continue  # another process (a shared catalog) replaced or deleted it meanwhile
+            report.documents.append(_rewrite(app, record, text, matches, generation, actor, report))
     report.rewrite_seconds += time.perf_counter() - started
 
 

@@ -1,24 +1,34 @@
-"""The catalog: documents, their versions, sections, chunks, full-text index, pseudonyms.
+"""The catalog: documents, their versions, sections, chunks, full-text index, pseudonyms, ingest claims.
 
-SQLite (WAL) is the source of truth for what is ingested. A document version is
-written as `pending`, its vectors are added, then one transaction makes it `active`
-and the old version `superseded`. Readers see only `active` rows, so a crash at any
-point shows either the old version or the new one, never half of one; `recover()`
-clears whatever a crash left behind.
+The catalog is the source of truth for what is ingested: a SQLite file (WAL) owned by one
+process, or a schema in PostgreSQL shared by several front-ends and ingest workers
+(catalog_db.py). A document version is written as `pending`, its vectors are added, then
+one transaction makes it `active` and the old version `superseded`. Readers see only
+`active` rows, so a crash at any point shows either the old version or the new one, never
+half of one; `recover()` clears whatever a crash left behind. With a shared catalog each
+document's writes hold its lock (`document_lock`), and recovery skips documents whose
+lock a live process holds.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from appliance.records import ChunkSpan, Section
+from appliance.store.catalog_db import (
+    PG_SCHEMA,
+    CatalogConnection,
+    CatalogDatabase,
+    SqliteCatalogDatabase,
+)
+from appliance.store.full_text import Fts5Index, FullTextIndex, TsvectorIndex
 from appliance.store.migrations import migrate
 
 
@@ -113,7 +123,7 @@ _DOC_COLUMNS = (
 )
 
 
-def _record(row: sqlite3.Row | tuple) -> DocumentRecord:
+def _record(row: Sequence[Any]) -> DocumentRecord:
     values = list(row)
     values[10] = json.loads(values[10])
     values[11] = json.loads(values[11])
@@ -124,27 +134,35 @@ class Catalog:
     """Access to the catalog database: one connection per thread.
 
     The web UI and the control socket serve people from several threads; a shared connection
-    would let one thread's statements fall into another's open transaction. WAL mode lets
-    the threads read while one of them writes.
+    would let one thread's statements fall into another's open transaction. WAL mode (SQLite)
+    or MVCC (PostgreSQL) lets the threads read while one of them writes.
     """
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+    def __init__(self, where: Path | CatalogDatabase) -> None:
+        self.db: CatalogDatabase = SqliteCatalogDatabase(where) if isinstance(where, Path) else where
+        self.full_text: FullTextIndex = TsvectorIndex() if self.db.dialect == "postgresql" else Fts5Index()
         self._local = threading.local()
-        self._opened: list[sqlite3.Connection] = []
+        self._opened: list[CatalogConnection] = []
         self._opening = threading.Lock()
-        migrate(self._conn)
+        migrate(self._conn, self.db.dialect, PG_SCHEMA if self.db.dialect == "postgresql" else None)  # type: ignore[arg-type]
 
     @property
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def path(self) -> Path:
+        """The SQLite file (backups copy it); a shared catalog has none."""
+        if not isinstance(self.db, SqliteCatalogDatabase):
+            raise AttributeError("the catalog is in PostgreSQL, not in a file")
+        return self.db.path
+
+    @property
+    def shared(self) -> bool:
+        """True when other processes may write this catalog at the same time."""
+        return self.db.shared
+
+    @property
+    def _conn(self) -> CatalogConnection:
+        conn: CatalogConnection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA secure_delete=ON")  # deleted text is overwritten, whatever the SQLite build's default
+            conn = self.db.connect()
             self._local.conn = conn
             with self._opening:
                 self._opened.append(conn)
@@ -158,15 +176,36 @@ class Catalog:
         self._local = threading.local()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
-        self._conn.execute("BEGIN IMMEDIATE")
+    def transaction(self, serialise_on: str | None = None) -> Iterator[CatalogConnection]:
+        """BEGIN (IMMEDIATE on SQLite) ... COMMIT, rolled back on any error.
+
+        `serialise_on` names a read-then-write step (a collection's pseudonym numbers) that
+        must not interleave with the same step in another process on a shared catalog.
+        """
+        self.db.begin_write(self._conn, serialise_on)
         try:
             yield self._conn
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+
+    @contextmanager
+    def document_lock(self, collection: str, doc_id: str) -> Iterator[None]:
+        """Hold (collection, document) against other processes: a PostgreSQL advisory lock, re-entrant.
+
+        It is a session lock on this thread's connection, so a process that dies lets go of it
+        at once; on SQLite the store lock already makes this process the only writer.
+        """
+        with self.db.document_lock(self._conn, collection, doc_id):
+            yield
+
+    def try_document_lock(self, collection: str, doc_id: str) -> bool:
+        """Take the document's lock if no other process holds it (release with `unlock_document`)."""
+        return self.db.try_document_lock(self._conn, collection, doc_id)
+
+    def unlock_document(self, collection: str, doc_id: str) -> None:
+        self.db.unlock_document(self._conn, collection, doc_id)
 
     # --- reading -------------------------------------------------------------
 
@@ -231,23 +270,38 @@ class Catalog:
         ).fetchone()
         return int(row[0]) + 1
 
+    def row_state(self, row_id: int) -> str | None:
+        """A version's state, or None once it is purged."""
+        row = self._conn.execute("SELECT state FROM documents WHERE row_id = ?", (row_id,)).fetchone()
+        return str(row[0]) if row else None
+
     def rows_in_state(self, *states: str) -> list[int]:
         marks = ",".join("?" for _ in states)
         rows = self._conn.execute(f"SELECT row_id FROM documents WHERE state IN ({marks})", states).fetchall()
         return [int(r[0]) for r in rows]
 
     def full_text_count(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()[0])
+        return self.full_text.count(self._conn)
+
+    def document_keys(self, row_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """(collection, doc_id) of each of these rows."""
+        if not row_ids:
+            return {}
+        marks = ",".join("?" for _ in row_ids)
+        rows = self._conn.execute(
+            f"SELECT row_id, collection, doc_id FROM documents WHERE row_id IN ({marks})", tuple(row_ids)
+        ).fetchall()
+        return {int(r[0]): (str(r[1]), str(r[2])) for r in rows}
 
     # --- writing -------------------------------------------------------------
 
     def insert_pending(self, doc: NewDocument, sections: Sequence[Section], spans: Sequence[ChunkSpan]) -> int:
         """Write a new version, its sections, chunks and full-text rows as `pending`, atomically."""
         with self.transaction() as conn:
-            cursor = conn.execute(
+            inserted = conn.execute(
                 "INSERT INTO documents (collection, doc_id, version, state, source, kind, sha256, size_bytes, "
                 "page_count, text, redactions, notes, policy_hash, embedding_model, actor, created_ms, vault_generation) "
-                "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING row_id",
                 (
                     doc.collection,
                     doc.doc_id,
@@ -267,7 +321,7 @@ class Catalog:
                     doc.vault_generation,
                 ),
             )
-            row_id = int(cursor.lastrowid or 0)
+            row_id = int(inserted.fetchone()[0])
             conn.executemany(
                 'INSERT INTO sections (document_row, ordinal, start, "end", page, label) VALUES (?, ?, ?, ?, ?, ?)',
                 [(row_id, i, s.start, s.end, s.page, s.label) for i, s in enumerate(sections)],
@@ -290,9 +344,7 @@ class Catalog:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 chunk_rows,
             )
-            conn.executemany(
-                "INSERT INTO chunks_fts (text, chunk_id) VALUES (?, ?)", [(r[7], r[0]) for r in chunk_rows]
-            )
+            self.full_text.add(conn, [(r[0], r[7]) for r in chunk_rows])
         return row_id
 
     def activate(self, row_id: int) -> list[int]:
@@ -326,10 +378,7 @@ class Catalog:
             return
         with self.transaction() as conn:
             for row_id in row_ids:
-                conn.execute(
-                    "DELETE FROM chunks_fts WHERE chunk_id IN (SELECT chunk_id FROM chunks WHERE document_row = ?)",
-                    (row_id,),
-                )
+                self.full_text.drop_document(conn, row_id)
                 conn.execute("DELETE FROM documents WHERE row_id = ?", (row_id,))
 
     def pseudonym_number(self, collection: str, entity_type: str, digest: str, sealed_value: bytes) -> int:
@@ -343,7 +392,7 @@ class Catalog:
         matcher and the retroactive pass see it.
         """
         numbers: list[int] = []
-        with self.transaction() as conn:
+        with self.transaction(serialise_on=f"vault\0{collection}") as conn:
             for digest, sealed_value in entries:
                 known = self.existing_pseudonym_number(collection, entity_type, digest)
                 if known is not None:
@@ -372,17 +421,48 @@ class Catalog:
         ).fetchone()
         return int(row[0]) if row else None
 
+    # --- ingest claims: which worker ingests which document ---------------
+
+    def claim(self, collection: str, doc_id: str, worker: str, seconds: float) -> bool:
+        """Claim a document for `worker` for `seconds` (renewing its own claim); False while another's is live."""
+        now = now_ms()
+        with self.transaction() as conn:
+            row = conn.execute(
+                "INSERT INTO ingest_claims (collection, doc_id, worker, expires_ms) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (collection, doc_id) DO UPDATE SET worker = excluded.worker, expires_ms = excluded.expires_ms "
+                "WHERE ingest_claims.worker = excluded.worker OR ingest_claims.expires_ms < ? RETURNING worker",
+                (collection, doc_id, worker, now + int(seconds * 1000), now),
+            ).fetchone()
+        return row is not None
+
+    def claim_holder(self, collection: str, doc_id: str) -> str | None:
+        """The worker whose claim on the document is live, if any."""
+        row = self._conn.execute(
+            "SELECT worker FROM ingest_claims WHERE collection = ? AND doc_id = ? AND expires_ms >= ?",
+            (collection, doc_id, now_ms()),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def release_claim(self, collection: str, doc_id: str, worker: str) -> None:
+        """Give a claim up (only the worker's own: an expired one may have passed to another)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "DELETE FROM ingest_claims WHERE collection = ? AND doc_id = ? AND worker = ?",
+                (collection, doc_id, worker),
+            )
+
     # --- the vault: known values, the ignore list, generations ---------------
 
     @staticmethod
-    def _next_generation(conn: sqlite3.Connection, collection: str) -> int:
-        conn.execute(
-            "INSERT INTO vault_generations (collection, generation) VALUES (?, 1) "
-            "ON CONFLICT (collection) DO UPDATE SET generation = generation + 1",
-            (collection,),
-        )
+    def _next_generation(conn: CatalogConnection, collection: str) -> int:
+        """Move the collection's generation on; the row lock it takes also orders pseudonym allocation."""
         return int(
-            conn.execute("SELECT generation FROM vault_generations WHERE collection = ?", (collection,)).fetchone()[0]
+            conn.execute(
+                "INSERT INTO vault_generations (collection, generation) VALUES (?, 1) "
+                "ON CONFLICT (collection) DO UPDATE SET generation = vault_generations.generation + 1 "
+                "RETURNING generation",
+                (collection,),
+            ).fetchone()[0]
         )
 
     def vault_generation(self, collection: str) -> int:
@@ -408,7 +488,7 @@ class Catalog:
 
     def add_ignored(self, collection: str, digest: str) -> bool:
         """Put a digest on the ignore list; False when it was there already."""
-        with self.transaction() as conn:
+        with self.transaction(serialise_on=f"vault\0{collection}") as conn:
             if conn.execute(
                 "SELECT 1 FROM redaction_ignores WHERE collection = ? AND digest = ?", (collection, digest)
             ).fetchone():
@@ -443,37 +523,28 @@ class Catalog:
         """Record that these versions hold none of the values the vault knows at `generation`."""
         with self.transaction() as conn:
             conn.executemany(
-                "UPDATE documents SET vault_generation = MAX(vault_generation, ?) WHERE row_id = ?",
-                [(generation, r) for r in row_ids],
+                "UPDATE documents SET vault_generation = ? WHERE row_id = ? AND vault_generation < ?",
+                [(generation, r, generation) for r in row_ids],
             )
 
     def compact(self) -> None:
-        """Physically drop deleted text: merge the full-text index, rewrite the file, empty the WAL.
+        """Physically drop deleted text (SQLite: merge the index, rewrite the file, empty the WAL).
 
-        SQLite and FTS5 keep deleted rows' bytes in free pages, old index segments and the
-        write-ahead log until these run; a purge must run them before it says the value is gone.
+        Deleted rows' bytes stay in free pages, old index segments and the write-ahead log until
+        this runs; a purge must run it before it says the value is gone.
         """
-        conn = self._conn
-        conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('optimize')")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.execute("VACUUM")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.full_text.compact(self._conn)
 
     # --- retrieval -----------------------------------------------------------
 
-    def search_text(self, match: str, collections: Sequence[str], limit: int) -> list[tuple[str, float]]:
-        """BM25 over active chunks in the given collections: (chunk_id, score), best first."""
-        if not collections or not match:
+    def search_text(self, terms: Sequence[str], collections: Sequence[str], limit: int) -> list[tuple[str, float]]:
+        """BM25 over active chunks in the given collections: (chunk_id, score), best first.
+
+        `terms` are words or phrases (a pseudonym's words), any of which may match.
+        """
+        if not collections or not terms:
             return []
-        marks = ",".join("?" for _ in collections)
-        rows = self._conn.execute(
-            "SELECT f.chunk_id, bm25(chunks_fts) AS rank FROM chunks_fts f "
-            "JOIN chunks c ON c.chunk_id = f.chunk_id JOIN documents d ON d.row_id = c.document_row "
-            f"WHERE chunks_fts MATCH ? AND d.state = 'active' AND d.collection IN ({marks}) "
-            "ORDER BY rank LIMIT ?",
-            (match, *collections, limit),
-        ).fetchall()
-        return [(str(r[0]), -float(r[1])) for r in rows]
+        return self.full_text.search(self._conn, terms, collections, limit)
 
     def active_chunks(self, chunk_ids: Sequence[str]) -> dict[str, ChunkHit]:
         """The chunks among these ids whose document version is active, with their document."""
