@@ -11,7 +11,7 @@ from appliance.app import Appliance, Records
 from appliance.audit.log import open_audit_log
 from appliance.offline import apply_offline_environment
 from appliance.ports import Embedder, EntityDetector, Generator, LoraTrainer, TreeLearner, VectorStore
-from appliance.redaction.keys import load_or_create_key
+from appliance.redaction.keys import WEB_SESSION_KEY, load_or_create_key
 from appliance.redaction.policy import policy_hash
 from appliance.redaction.pseudonyms import Pseudonymizer
 from appliance.redaction.redactor import Redactor
@@ -67,6 +67,9 @@ def build(settings: Settings, models: Models | None = None) -> Appliance:
         catalog = open_catalog(settings)
         vectors = _vector_store(settings, embedder.model_id)
         seal_key = load_or_create_key(settings.keys_dir / "reidentification.key")
+        # The web UI's session key is made here too, so that after any first command keys/ holds the whole
+        # set an operator copies to every other front-end (deploy/README.md, section 7).
+        load_or_create_key(settings.keys_dir / WEB_SESSION_KEY)
         pseudonymizer = Pseudonymizer(
             hmac_key=load_or_create_key(settings.keys_dir / "pseudonym-hmac.key"), seal_key=seal_key, repository=catalog
         )

@@ -473,6 +473,10 @@ class AuditSettings(BaseModel):
         ge=1,
         description="Events older than this many days are removed by `appliance audit purge` (an audited admin action that leaves the chain verifiable); empty keeps everything.",
     )
+    checkpoint_file: Path | None = Field(
+        None,
+        description="The signed chain-head checkpoint; empty means APPLIANCE_HOME/audit/checkpoint.json. Front-ends that share one audit database must share one checkpoint file too (a folder they all mount), or each checks only its own part of the chain's end.",
+    )
     checkpoint_copy: str | None = Field(
         None,
         description="Where each signed chain-head checkpoint is also written: 'syslog', or a file path (on write-once storage) that gets one line per checkpoint; empty keeps only APPLIANCE_HOME/audit/checkpoint.json.",
@@ -725,6 +729,10 @@ class Settings(BaseSettings):
     @property
     def catalog_file(self) -> Path:
         return self.store.catalog_path or self.home / "catalog.sqlite3"
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.audit.checkpoint_file or self.home / "audit" / "checkpoint.json"
 
     @property
     def keys_dir(self) -> Path:

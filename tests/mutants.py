@@ -247,7 +247,7 @@ MUTANTS = (
         "full text on PostgreSQL: superseded versions answer searches",
         "appliance/store/full_text.py",
         "WHERE d.state = 'active' AND d.collection IN ({marks}) \"\n            \"GROUP BY",
-        "WHERE d.collection IN ({marks}) \"\n            \"GROUP BY",
+        'WHERE d.collection IN ({marks}) "\n            "GROUP BY',
         ("tests/test_catalog_postgres.py",),
     ),
     Mutant(

@@ -162,10 +162,10 @@ class WebContext:
 def new_context(app: Appliance) -> WebContext:
     """A context for `app`: sessions and sign-in failures in the appliance database (shared by every
     front-end on it, kept across restarts), signed with keys/web-session.key, lifetimes from the web settings."""
-    from appliance.redaction.keys import load_or_create_key
+    from appliance.redaction.keys import WEB_SESSION_KEY, load_or_create_key
 
     web = app.settings.web
-    key = load_or_create_key(app.settings.keys_dir / "web-session.key")
+    key = load_or_create_key(app.settings.keys_dir / WEB_SESSION_KEY)
     engine = app.audit.engine
     return WebContext(
         app=app,

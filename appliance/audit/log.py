@@ -172,5 +172,5 @@ def open_audit_log(settings: Settings) -> AuditLog:
     engine = open_engine(url)
     migrate(engine)
     signer = load_or_create_signer(settings.keys_dir)
-    checkpoints = CheckpointFile(settings.home / "audit" / "checkpoint.json", signer, settings.audit.checkpoint_copy)
+    checkpoints = CheckpointFile(settings.checkpoint_file, signer, settings.audit.checkpoint_copy)
     return AuditLog(engine, signer, checkpoints)

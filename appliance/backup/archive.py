@@ -81,7 +81,7 @@ def write_backup(app: Appliance, out: Path, sealing: Sealing) -> BackupSummary:
 def _snapshot(app: Appliance, staging: Path) -> list[str]:
     settings = app.settings
     notes: list[str] = []
-    checkpoint = settings.home / "audit" / "checkpoint.json"
+    checkpoint = settings.checkpoint_file
     with app.store_writes:
         if checkpoint.exists():  # before the audit database: the restored chain then always reaches it
             (staging / "audit").mkdir()
@@ -148,6 +148,11 @@ def restore_backup(source: Path, settings: Settings, sealing: Sealing, *, replac
                 os.replace(staging / name, home / name)
         if settings.audit.database_url and database_url(settings) != f"sqlite:///{home / 'appliance.sqlite3'}":
             notes.append("the audit database is external: restore it with its own tools")
+        if settings.audit.checkpoint_file:
+            notes.append(
+                f"the audit checkpoint was restored to {home / 'audit' / 'checkpoint.json'}: "
+                f"put it at audit.checkpoint_file ({settings.audit.checkpoint_file}) if the one there is lost"
+            )
         return notes
     finally:
         shutil.rmtree(staging, ignore_errors=True)

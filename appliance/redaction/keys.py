@@ -6,6 +6,8 @@ import os
 import secrets
 from pathlib import Path
 
+WEB_SESSION_KEY = "web-session.key"  # signs the web UI's session cookies; one per installation, shared by front-ends
+
 
 def load_or_create_key(path: Path, nbytes: int = 32) -> bytes:
     """Read the key at `path`, or create it atomically with mode 0600 if absent."""
