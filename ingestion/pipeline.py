@@ -94,6 +94,7 @@ def ingest_paths(
             time.sleep(CLAIM_POLL_SECONDS)
         waiting = held_elsewhere
     _re_redact_earlier(app, collection, actor, report)
+    report.finished_ms = int(time.time() * 1000)
     return report
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,10 @@ class IngestReport:
     failed: list[dict[str, str]] = field(default_factory=list)
     re_redacted: list[dict[str, Any]] = field(default_factory=list)  # earlier versions holding a newly learned value
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    started_ms: int = field(
+        default_factory=lambda: int(time.time() * 1000)
+    )  # wall clock, so that workers' runs line up
+    finished_ms: int | None = None
 
     def add_time(self, stage: str, seconds: float) -> None:
         self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
@@ -63,4 +68,6 @@ class IngestReport:
             "unchanged": self.unchanged,
             "failed": self.failed,
             "re_redacted": self.re_redacted,
+            "started_ms": self.started_ms,
+            "finished_ms": self.finished_ms,
         }

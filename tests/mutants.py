@@ -244,6 +244,13 @@ MUTANTS = (
         ("tests/test_catalog_postgres.py", "tests/test_ingest_workers.py"),
     ),
     Mutant(
+        "ingest workers: a file another worker has claimed is ingested anyway",
+        "ingestion/pipeline.py",
+        "if claims is not None and not claims.take(doc_id):",
+        "if False:",
+        ("tests/test_ingest_workers.py",),
+    ),
+    Mutant(
         "full text on PostgreSQL: superseded versions answer searches",
         "appliance/store/full_text.py",
         "WHERE d.state = 'active' AND d.collection IN ({marks}) \"\n            \"GROUP BY",

@@ -19,7 +19,7 @@ from appliance.build import build
 from appliance.records import ChunkSpan, Section
 from appliance.settings import AuditSettings, Settings, StoreSettings
 from appliance.store.catalog import Catalog, NewDocument
-from appliance.store.catalog_db import PG_SCHEMA, PostgresCatalogDatabase
+from appliance.store.catalog_db import PG_SCHEMA, CatalogUnavailable, PostgresCatalogDatabase
 from appliance.store.migrations import MIGRATIONS
 from appliance.store.recovery import recover
 from ingestion.pipeline import ingest_paths
@@ -222,3 +222,12 @@ def test_the_appliance_ingests_and_answers_from_the_shared_catalog(postgres_url:
 def test_a_shared_catalog_needs_a_postgres_database(home: Path) -> None:
     with pytest.raises(ValueError, match="PostgreSQL"):
         Settings(home=home, store=StoreSettings(catalog="database"))
+
+
+def test_an_unreachable_catalog_database_is_named_in_one_line(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://appliance:s3cret@/catalog?host={tmp_path / 'no-server-here'}"
+    with pytest.raises(CatalogUnavailable) as failure:
+        open_catalog(url)
+    message = str(failure.value)
+    assert "the catalog database postgresql+psycopg://appliance:***@/catalog" in message
+    assert "s3cret" not in message and "\n" not in message

@@ -24,7 +24,7 @@ def test_ingest_docs_list_show_delete_through_the_cli(tmp_path: Path) -> None:
     result = run(home, "ingest", str(folder), "--json", "--collection", "legal")
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
-    assert set(report) == {"ingested", "unchanged", "failed", "re_redacted"}
+    assert set(report) == {"ingested", "unchanged", "failed", "re_redacted", "started_ms", "finished_ms"}
     [doc] = report["ingested"]
     assert {"doc_id", "path", "chunks", "redactions"} <= set(doc)
     assert doc["redactions"] == {"PERSON": 1, "PHONE_NUMBER": 1}

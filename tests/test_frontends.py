@@ -105,12 +105,19 @@ def proxy_conf(root: Path, ports: list[int], tls_port: int) -> str:
         ("listen [::]:443 ssl http2;", ""),
         ("listen 80;", f"listen 127.0.0.1:{free_port()};"),
         ("listen [::]:80;", ""),
+        ("access_log /var/log/nginx/appliance.access.log;", f"access_log {root}/logs/upstreams.log upstreams;"),
         ("/var/log/nginx/", f"{root}/logs/"),
         ("server 127.0.0.1:7860;", upstream),
     ):
         assert old in conf, old
         conf = conf.replace(old, new)
-    return conf
+    return "log_format upstreams '$upstream_addr';\n" + conf  # which front-end answered each request
+
+
+def answered_by(nginx: Path, requests: int) -> list[str]:
+    """The front-end (host:port) that answered each of the last `requests` proxied requests."""
+    lines = (nginx / "logs" / "upstreams.log").read_text().splitlines()[-requests:]
+    return [line.split(",")[-1].strip() for line in lines]
 
 
 def sign_in(client: httpx.Client) -> str:
@@ -142,7 +149,7 @@ def test_two_front_ends_share_documents_sessions_and_one_audit_chain(
         ports = [free_port(), free_port()]
         services = [stack.enter_context(serving(s, p)) for s, p in zip((first, second), ports, strict=True)]
         tls_port = free_port()
-        stack.enter_context(nginx_running(tmp_path / "nginx", proxy_conf(tmp_path / "nginx", ports, tls_port)))
+        nginx = stack.enter_context(nginx_running(tmp_path / "nginx", proxy_conf(tmp_path / "nginx", ports, tls_port)))
 
         # Ingested through the first front-end (the CLI reaches the process that owns its home) ...
         ingested = subprocess.run(
@@ -168,9 +175,13 @@ def test_two_front_ends_share_documents_sessions_and_one_audit_chain(
             for port in ports:
                 page = httpx.get(f"http://127.0.0.1:{port}/app/", cookies={"appliance_session": cookie})
                 assert page.status_code == 200
-            # ... and survives the front-end it was made on stopping: the proxy moves it to the other.
-            stop(services[0])
+            for _ in range(4):
+                assert browser.get("/app/").status_code == 200
+            (sticky,) = set(answered_by(nginx, 4))  # the signed-in browser stays on one front-end ...
+            # ... and survives that front-end stopping: the proxy moves it to the other, still signed in.
+            stop(services[[f"127.0.0.1:{p}" for p in ports].index(sticky)])
             assert browser.get("/app/").status_code == 200
+            assert answered_by(nginx, 1) != [sticky]
             signed_out = browser.get("/logout")
             assert signed_out.status_code in (200, 303)
         assert httpx.get(f"http://127.0.0.1:{ports[1]}/app/", cookies={"appliance_session": cookie}).status_code == 303

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from appliance.bench.ingest_workers import add_bench_workers_command, cmd_bench_workers
 from appliance.bench.scale import add_bench_scale_command, cmd_bench_scale
 from appliance.bench.web import add_bench_web_command, cmd_bench_web
 from appliance.settings import Settings
@@ -59,6 +60,7 @@ def add_bench_commands(commands: Any) -> None:
     retro.add_argument("--json", action="store_true")
     add_bench_web_command(bench_commands)
     add_bench_scale_command(bench_commands)
+    add_bench_workers_command(bench_commands)
     tabular = bench_commands.add_parser(
         "tabular", help="tabular models: CV metrics, SHAP speed vs baselines, decisions"
     )
@@ -95,6 +97,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, error: type[Exceptio
         return cmd_bench_web(args, settings, error)
     if args.bench_command == "scale":
         return cmd_bench_scale(args, settings, error)
+    if args.bench_command == "workers":
+        return cmd_bench_workers(args, settings, error)
     if args.bench_command == "audit":
         from appliance.bench.audit import format_report, run_audit_bench
 

@@ -20,6 +20,10 @@ from typing import Any, Protocol
 PG_SCHEMA = "appliance_catalog"
 
 
+class CatalogUnavailable(RuntimeError):
+    """The shared catalog's database cannot be reached (the message names it and says why)."""
+
+
 class Cursor(Protocol):
     def fetchone(self) -> Any: ...
     def fetchall(self) -> list[Any]: ...
@@ -134,9 +138,12 @@ class PostgresCatalogDatabase:
     def connect(self) -> CatalogConnection:
         import psycopg
 
-        raw = psycopg.connect(self._conninfo, autocommit=True)
-        raw.execute(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}")
-        raw.execute(f"SET search_path TO {PG_SCHEMA}")
+        try:
+            raw = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=30)
+        except psycopg.OperationalError as error:
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            raise CatalogUnavailable(f"the catalog database {self.where} cannot be reached: {reason}") from None
+        raw.execute(f"SET search_path TO {PG_SCHEMA}")  # the schema itself is made by the first migration run
         return _PgConnection(raw)
 
     def begin_write(self, conn: CatalogConnection, serialise_on: str | None = None) -> None:
