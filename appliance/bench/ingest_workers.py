@@ -5,9 +5,9 @@ Workers are real `appliance ingest` processes on one folder, each pinned to its 
 appliance's keys, all writing to the shared catalog (PostgreSQL) and the Chroma server the
 settings name. One worker is the baseline. Each run ingests the same files into a fresh
 collection (`bench-workers-*`; delete it afterwards with `appliance docs delete`, or use a
-store kept for benchmarks). Start-up (loading the models) is timed apart: the rate is the
-chunks over the time from the first worker's start of ingest to the last one's end, from
-the wall-clock times in their reports.
+store kept for benchmarks). Start-up (loading the models: `ingest --warm-up`) is timed apart:
+the rate is the chunks over the time from the first worker's start of ingest to the last
+one's end, from the wall-clock times in their reports.
 """
 
 from __future__ import annotations
@@ -57,7 +57,11 @@ def _worker(settings: Settings, folder: Path, collection: str, core: str, home: 
     command = ["taskset", "-c", core, str(Path(sys.executable).parent / "appliance"), "ingest", str(folder)]
     started = time.time()
     done = subprocess.run(
-        [*command, "--collection", collection, "--json"], env=env, capture_output=True, text=True, check=False
+        [*command, "--collection", collection, "--json", "--warm-up"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode not in (0, 1):  # 1: some file failed, which the report names
         raise WorkersBenchError(f"worker on core {core} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
@@ -160,11 +164,13 @@ def add_bench_workers_command(bench_commands: Any) -> None:
     workers = bench_commands.add_parser(
         "workers", help="chunks/s of several ingest workers on the shared stores vs one worker"
     )
-    workers.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="default: the demo corpus")
+    workers.add_argument(
+        "paths", nargs="*", type=Path, metavar="PATH", help="default: the demo corpus and three SEC 10-Q PDFs"
+    )
     workers.add_argument(
         "--cores", default="0,1", help="one worker per core (taskset); the first alone is the baseline"
     )
-    workers.add_argument("--copies", type=int, default=8, help="copies of every file in the folder the workers share")
+    workers.add_argument("--copies", type=int, default=2, help="copies of every file in the folder the workers share")
     workers.add_argument("--json", action="store_true")
 
 
@@ -172,12 +178,15 @@ def cmd_bench_workers(args: Any, settings: Settings, error: type[Exception]) -> 
     """Run `bench workers` and print its figures."""
     from appliance.demo.runner import DEMO_CORPUS
 
+    sec_filings = sorted((settings.bench.eval_dir / "qa" / "docugami_sec10q" / "docs").glob("2023 Q[123] AAPL.pdf"))
     cores = [c.strip() for c in args.cores.split(",") if c.strip()]
     if len(cores) < 2 or args.copies < 1:
         raise error("bench workers: --cores names two or more cores (e.g. 0,1); --copies is at least 1")
     progress = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
     try:
-        result = run_workers_bench(settings, list(args.paths) or [DEMO_CORPUS], cores, args.copies, progress)
+        result = run_workers_bench(
+            settings, list(args.paths) or [DEMO_CORPUS, *sec_filings], cores, args.copies, progress
+        )
     except WorkersBenchError as failure:
         raise error(str(failure)) from None
     print(json.dumps(result, indent=2) if args.json else format_report(result))

@@ -66,6 +66,9 @@ def _add_ingest_command(commands: Any) -> None:
     ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     ingest.add_argument("--collection", default=DEFAULT_COLLECTION)
     ingest.add_argument("--json", action="store_true", help="print the documented JSON report")
+    ingest.add_argument(
+        "--warm-up", action="store_true", help="load the models before the run starts (its times exclude loading)"
+    )
 
 
 def _add_docs_commands(commands: Any) -> None:
@@ -159,7 +162,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             bar.update(Progress(**payload))
 
     paths = [str(p.absolute()) for p in args.paths]
-    report = _run(settings, "ingest", {"paths": paths, "collection": args.collection}, on_event)
+    report = _run(
+        settings, "ingest", {"paths": paths, "collection": args.collection, "warm_up": args.warm_up}, on_event
+    )
     bar.close()
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
