@@ -244,6 +244,13 @@ MUTANTS = (
         ("tests/test_catalog_postgres.py", "tests/test_ingest_workers.py"),
     ),
     Mutant(
+        "shared catalog: the retroactive pass waits for a document an ingest holds (a deadlock)",
+        "appliance/store/catalog.py",
+        "        if not self.try_document_lock(collection, doc_id):\n            yield False\n            return\n",
+        "        self.db.document_lock(self._conn, collection, doc_id).__enter__()\n",
+        ("tests/test_catalog_postgres.py",),
+    ),
+    Mutant(
         "ingest workers: a file another worker has claimed is ingested anyway",
         "ingestion/pipeline.py",
         "if claims is not None and not claims.take(doc_id):",

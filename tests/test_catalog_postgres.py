@@ -7,6 +7,7 @@ them on one database stand for two front-ends or ingest workers.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -231,3 +232,49 @@ def test_an_unreachable_catalog_database_is_named_in_one_line(tmp_path: Path) ->
     message = str(failure.value)
     assert "the catalog database postgresql+psycopg://appliance:***@/catalog" in message
     assert "s3cret" not in message and "\n" not in message
+
+
+def test_the_retroactive_pass_never_waits_for_a_document_an_ingest_holds(
+    postgres_url: str, home: Path, tmp_path: Path, models: Any
+) -> None:
+    """An ingest holds its document, then waits for store_writes; the pass holds store_writes: it must skip, not wait."""
+    from appliance.redaction.retroactive import catch_up
+    from tests.test_known_value_propagation import CUSTOMER, MEMO
+
+    memo = tmp_path / "memo.html"
+    memo.write_text(MEMO)  # its customer's name is not found by the detector: only the vault can catch it
+    settings = Settings(
+        home=home, store=StoreSettings(catalog="database"), audit=AuditSettings(database_url=postgres_url)
+    )
+    with build(settings, models) as app:
+        ingest_paths(app, [memo], collection="bank", actor=TESTER)
+        app.redactor.pseudonymizer.placeholders("bank", "PERSON", [CUSTOMER])  # the vault learns it later
+        holding, release = threading.Event(), threading.Event()
+
+        def ingest_holding_the_document() -> None:
+            with app.catalog.document_lock("bank", str(memo)):
+                holding.set()
+                release.wait(60)
+                with app.store_writes:
+                    pass
+
+        ingest = threading.Thread(target=ingest_holding_the_document, daemon=True)
+        ingest.start()
+        assert holding.wait(30)
+        finished: list[Any] = []
+
+        def retroactive_pass() -> None:
+            with app.store_writes:  # as the pass holds it; the ingest now waits for it, holding the document
+                release.set()
+                time.sleep(0.5)
+                finished.append(catch_up(app, "bank", TESTER))
+
+        passer = threading.Thread(target=retroactive_pass, daemon=True)
+        passer.start()
+        passer.join(60)
+        assert not passer.is_alive(), "the pass waited for the document the ingest holds: a deadlock"
+        ingest.join(60)
+        assert finished and finished[0].documents == []  # left for the next pass, not waited for
+        assert app.catalog.documents_behind("bank", app.catalog.vault_generation("bank"))  # still behind
+        again = catch_up(app, "bank", TESTER)  # nothing holds it now
+        assert [d["doc_id"] for d in again.documents] == [str(memo)]

@@ -3,7 +3,8 @@
 The target is retrieval p50 under 50 ms at 10,000 chunks. A fresh home is filled with N real,
 sentence-sized chunks (`bench_retrieval_corpus`), then SQuAD questions go through
 `retrieval.retrieve`, the function `ask` uses, with its stores wrapped in timers so that dense
-search, the FTS5 query and the chunk lookup are measured inside the real call. "Total" is what
+search, the full-text query and the chunk lookup are measured inside the real call, on the
+stores the settings name (SQLite and embedded Chroma, or PostgreSQL and a Chroma server). "Total" is what
 `ask` times as its retrieve stage: the question's embedding plus `retrieve`. The naive baseline
 (`naive_retrieval`) ranks the same questions by exact cosine over every vector and a BM25 scan of
 every chunk; their overlap says whether the indexes return what brute force would. The store is
@@ -85,7 +86,7 @@ class TimedVectors:
 
 
 class TimedCatalog:
-    """The two catalog reads retrieval makes, timed: the FTS5 search and the chunk lookup."""
+    """The two catalog reads retrieval makes, timed: the full-text search and the chunk lookup."""
 
     def __init__(self, inner: Catalog) -> None:
         self._inner = inner
@@ -287,7 +288,12 @@ def run_retrieval_bench(
             own = _self_retrieval(embed, corpus, app, top_k)
     characters = sum(len(t) for t in corpus.texts)
     return {
-        "settings": {"top_k": top_k, "candidates_per_ranker": top_k * CANDIDATES_PER_RESULT},
+        "settings": {
+            "top_k": top_k,
+            "candidates_per_ranker": top_k * CANDIDATES_PER_RESULT,
+            "catalog": settings.store.catalog,
+            "vector_store": settings.store.vector_store,
+        },
         "corpus": {
             "chunks": len(corpus.chunk_ids),
             "requested": chunks,

@@ -49,14 +49,18 @@ def format_report(result: dict[str, Any]) -> str:
         f"build: {build_s['total']:.1f} s (reading and splitting text {build_s['corpus']:.1f} s, MiniLM embeddings "
         f"{build_s['embed']:.1f} s = {_fmt(result['embed_chunks_per_s'], 0)} chunks/s, catalog + Chroma writes "
         f"{build_s['index']:.1f} s)",
+        f"stores: catalog {result['settings'].get('catalog', 'sqlite')}, vectors "
+        f"{result['settings'].get('vector_store', 'chroma')}",
         f"{result['questions']} SQuAD questions, each timed once after {result['warm_up_queries']} warm-up queries; "
         "the indexed path first, then the naive one",
         "",
         f"{'latency (ms)':<30}{'hybrid p50':>11}{'p95':>9}{'naive p50':>12}{'p95':>9}   naive baseline",
     ]
+    on_postgres = result["settings"].get("catalog") == "database"
+    full_text = "PostgreSQL tsvector" if on_postgres else "FTS5 BM25"
     for stage, ours in indexed.items():
         base = naive.get(stage)
-        label = _LABELS[stage] + (" (FTS5 BM25)" if stage == "lexical" else "")
+        label = _LABELS[stage] + (f" ({full_text})" if stage == "lexical" else "")
         base_cells = f"{base['p50']:>12.1f}{base['p95']:>9.1f}" if base else f"{'-':>12}{'-':>9}"
         lines.append(f"  {label:<28}{ours['p50']:>11.1f}{ours['p95']:>9.1f}{base_cells}   {_BASELINE[stage]}")
     verdict = {True: "met", False: "NOT met", None: "not judged (fewer chunks)"}[result["target_met"]]

@@ -122,9 +122,11 @@ def _apply(
             report.documents.append({"doc_id": record.doc_id, "version": record.version, "chunks": held})
             report.chunks += held
             continue
-        with app.catalog.document_lock(record.collection, record.doc_id):
-            if app.catalog.row_state(row_id) != "active":
-                continue  # another process (a shared catalog) replaced or deleted it meanwhile
+        # Without waiting (the caller holds store_writes); a document being written elsewhere right now is
+        # left behind its vault generation, and the next pass takes it up.
+        with app.catalog.document_lock_if_free(record.collection, record.doc_id) as held:
+            if not held or app.catalog.row_state(row_id) != "active":
+                continue  # another process (a shared catalog) is replacing it, or replaced or deleted it
             report.documents.append(_rewrite(app, record, text, matches, generation, actor, report))
     report.rewrite_seconds += time.perf_counter() - started
 

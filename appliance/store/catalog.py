@@ -144,7 +144,7 @@ class Catalog:
         self._local = threading.local()
         self._opened: list[CatalogConnection] = []
         self._opening = threading.Lock()
-        migrate(self._conn, self.db.dialect, PG_SCHEMA if self.db.dialect == "postgresql" else None)  # type: ignore[arg-type]
+        migrate(self._conn, self.db.dialect, PG_SCHEMA if self.db.dialect == "postgresql" else None)
 
     @property
     def path(self) -> Path:
@@ -199,6 +199,21 @@ class Catalog:
         """
         with self.db.document_lock(self._conn, collection, doc_id):
             yield
+
+    @contextmanager
+    def document_lock_if_free(self, collection: str, doc_id: str) -> Iterator[bool]:
+        """The document's lock if no one holds it (yields True), else nothing (False), without waiting.
+
+        For callers that already hold `app.store_writes`: waiting there could deadlock with an ingest
+        that holds the document and waits for store_writes (the order is document, then store_writes).
+        """
+        if not self.try_document_lock(collection, doc_id):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self.unlock_document(collection, doc_id)
 
     def try_document_lock(self, collection: str, doc_id: str) -> bool:
         """Take the document's lock if no other process holds it (release with `unlock_document`)."""

@@ -15,9 +15,10 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 PG_SCHEMA = "appliance_catalog"
+Dialect = Literal["sqlite", "postgresql"]
 
 
 class CatalogUnavailable(RuntimeError):
@@ -41,7 +42,7 @@ class CatalogConnection(Protocol):
 class CatalogDatabase(Protocol):
     """One kind of catalog database."""
 
-    dialect: str
+    dialect: Dialect
     shared: bool  # several processes may open it at once
     where: str  # for messages: the file, or the server and schema
 
@@ -57,7 +58,7 @@ class CatalogDatabase(Protocol):
 class SqliteCatalogDatabase:
     """The default: one file in WAL mode, owned by one process (the store lock), so locks are no-ops."""
 
-    dialect = "sqlite"
+    dialect: Dialect = "sqlite"
     shared = False
 
     def __init__(self, path: Path) -> None:
@@ -123,7 +124,7 @@ def document_lock_key(collection: str, doc_id: str) -> int:
 class PostgresCatalogDatabase:
     """The catalog in the appliance's PostgreSQL database, shared by front-ends and ingest workers."""
 
-    dialect = "postgresql"
+    dialect: Dialect = "postgresql"
     shared = True
 
     def __init__(self, url: str) -> None:

@@ -81,7 +81,7 @@ def delete_document(
 ) -> dict[str, Any]:
     """Remove a document's chunks, vectors and full-text entries everywhere (hidden first, then purged)."""
     doc = resolve(app, doc_id, collections)
-    with app.store_writes, app.catalog.document_lock(doc.collection, doc.doc_id):
+    with app.catalog.document_lock(doc.collection, doc.doc_id), app.store_writes:
         if app.catalog.row_state(doc.row_id) != "active":  # another process replaced or deleted it meanwhile
             raise DocumentNotFound(f"document {doc_id!r} changed while it was being deleted; try again")
         app.catalog.mark_deleted([doc.row_id])

@@ -8,9 +8,8 @@ POSTGRES_SQL under the same number, so both databases go through the same number
 from __future__ import annotations
 
 import time
-from typing import Literal
 
-from appliance.store.catalog_db import CatalogConnection
+from appliance.store.catalog_db import CatalogConnection, Dialect
 
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
@@ -168,7 +167,6 @@ POSTGRES_SQL: dict[int, str] = {
         """,
 }
 
-Dialect = Literal["sqlite", "postgresql"]
 _MIGRATING_LOCK = 0x636174616C6F67  # pg_advisory_lock key: one process migrates, the others wait
 
 

@@ -22,7 +22,8 @@ def store_version(
     vectors: Sequence[Sequence[float]],
 ) -> int:
     """pending rows (catalog + full-text) -> vectors -> one switch to active -> drop the old version."""
-    with app.store_writes, app.catalog.document_lock(document.collection, document.doc_id):
+    # The document first, then store_writes: the order every writer takes them in (catalog.document_lock_if_free).
+    with app.catalog.document_lock(document.collection, document.doc_id), app.store_writes:
         row_id = app.catalog.insert_pending(document, sections, spans)
         ids = [chunk_id_for(row_id, s.ordinal) for s in spans]
         metadatas = [chunk_metadata(document, row_id, s) for s in spans]
