@@ -251,6 +251,13 @@ MUTANTS = (
         ("tests/test_catalog_postgres.py",),
     ),
     Mutant(
+        "known values: a process keeps its matcher when another process moved the shared vault",
+        "appliance/redaction/vault.py",
+        "if cached is not None and cached.generation == generation:",
+        "if cached is not None:",
+        ("tests/test_catalog_postgres.py",),
+    ),
+    Mutant(
         "ingest workers: a file another worker has claimed is ingested anyway",
         "ingestion/pipeline.py",
         "if claims is not None and not claims.take(doc_id):",

@@ -6,6 +6,7 @@ them on one database stand for two front-ends or ingest workers.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -278,3 +279,29 @@ def test_the_retroactive_pass_never_waits_for_a_document_an_ingest_holds(
         assert app.catalog.documents_behind("bank", app.catalog.vault_generation("bank"))  # still behind
         again = catch_up(app, "bank", TESTER)  # nothing holds it now
         assert [d["doc_id"] for d in again.documents] == [str(memo)]
+
+
+def test_a_value_one_process_learns_is_redacted_by_another(postgres_url: str, tmp_path: Path, models: Any) -> None:
+    """Each process's known-value matcher follows the shared vault's generation (the keys are shared)."""
+    from tests.test_known_value_propagation import CUSTOMER, MEMO
+
+    memo = tmp_path / "memo.html"
+    memo.write_text(MEMO)  # the detector alone misses this customer's name
+
+    def settings(name: str) -> Settings:
+        return Settings(
+            home=tmp_path / name,
+            store=StoreSettings(catalog="database"),
+            audit=AuditSettings(database_url=postgres_url),
+        )
+
+    with build(settings("front-end-1"), models) as first:
+        shutil.copytree(first.settings.keys_dir, tmp_path / "front-end-2" / "keys")
+        with build(settings("front-end-2"), models) as second:
+            assert second.redactor.vault is not None
+            second.redactor.vault.matcher("bank")  # its matcher is built before the value exists
+            first.redactor.pseudonymizer.placeholders("bank", "PERSON", [CUSTOMER])
+            report = ingest_paths(second, [memo], collection="bank", actor=TESTER)
+            stored = second.catalog.document_text(second.catalog.active_document("bank", str(memo)).row_id)  # type: ignore[union-attr]
+    assert not report.failed
+    assert CUSTOMER not in stored and "<PERSON_1>" in stored
