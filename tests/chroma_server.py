@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from appliance.bench.inference_servers import free_port, wait_until_answering
+from appliance.bench.inference_servers import free_port, stop_process, wait_until_answering
 from tests.conftest import APPLIANCE_BIN
 
 
@@ -24,9 +24,4 @@ def chroma_running(data: Path) -> Iterator[str]:
         wait_until_answering(f"{url}/api/v2/heartbeat", server, "chroma run", seconds=60)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)

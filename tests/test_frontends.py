@@ -6,7 +6,6 @@ on the other and survives that one stopping, and the audit chain stays one verif
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import pytest
 from appliance.access.api_keys import ApiKeys
 from appliance.access.users import UserDirectory
 from appliance.audit.verify import verify_log
-from appliance.bench.inference_servers import free_port
+from appliance.bench.inference_servers import free_port, stop_process
 from appliance.build import build, build_records
 from appliance.settings import AuditSettings, IngestSettings, Settings, StoreSettings
 from tests.actors import TESTER
@@ -80,17 +79,7 @@ def serving(settings: Settings, port: int) -> Iterator[subprocess.Popen[bytes]]:
             time.sleep(0.3)
         yield service
     finally:
-        stop(service)
-
-
-def stop(service: subprocess.Popen[bytes]) -> None:
-    if service.poll() is None:
-        service.send_signal(signal.SIGTERM)
-        try:
-            service.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            service.wait()
+        stop_process(service, 60)
 
 
 def proxy_conf(root: Path, ports: list[int], tls_port: int) -> str:
@@ -179,7 +168,7 @@ def test_two_front_ends_share_documents_sessions_and_one_audit_chain(
                 assert browser.get("/app/").status_code == 200
             (sticky,) = set(answered_by(nginx, 4))  # the signed-in browser stays on one front-end ...
             # ... and survives that front-end stopping: the proxy moves it to the other, still signed in.
-            stop(services[[f"127.0.0.1:{p}" for p in ports].index(sticky)])
+            stop_process(services[[f"127.0.0.1:{p}" for p in ports].index(sticky)])
             assert browser.get("/app/").status_code == 200
             assert answered_by(nginx, 1) != [sticky]
             signed_out = browser.get("/logout")

@@ -19,9 +19,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,20 +70,12 @@ def _worker(settings: Settings, folder: Path, collection: str, core: str, home: 
 
 def _run(settings: Settings, folder: Path, cores: Sequence[str], scratch: Path) -> dict[str, Any]:
     collection = f"bench-workers-{len(cores)}-{secrets.token_hex(3)}"
-    results: list[dict[str, Any]] = [{} for _ in cores]
-
-    def run_one(index: int, core: str) -> None:
-        results[index] = _worker(settings, folder, collection, core, scratch / f"{collection}-{core}")
-
-    threads = [threading.Thread(target=run_one, args=(i, core)) for i, core in enumerate(cores)]
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(len(cores)) as pool:  # one thread waits on each worker process
+        results = list(
+            pool.map(lambda core: _worker(settings, folder, collection, core, scratch / f"{collection}-{core}"), cores)
+        )
     wall = time.perf_counter() - started
-    if any(not r for r in results):
-        raise WorkersBenchError("a worker did not report (see the error above)")
     ingested = [d for r in results for d in r["report"]["ingested"]]
     failed = [f for r in results for f in r["report"]["failed"]]
     chunks = sum(d["chunks"] for d in ingested)
