@@ -305,3 +305,17 @@ def test_a_value_one_process_learns_is_redacted_by_another(postgres_url: str, tm
             stored = second.catalog.document_text(second.catalog.active_document("bank", str(memo)).row_id)  # type: ignore[union-attr]
     assert not report.failed
     assert CUSTOMER not in stored and "<PERSON_1>" in stored
+
+
+def test_a_connection_the_server_dropped_is_opened_again(postgres_url: str) -> None:
+    catalog = open_catalog(postgres_url)
+    store(catalog, "a.txt", "the hotel cap is 180 euros")
+    with psycopg.connect(libpq(postgres_url), autocommit=True) as admin:  # a restart, as far as the catalog can tell
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(psycopg.OperationalError):
+        catalog.active_document("bank", "a.txt")  # the call in flight fails ...
+    assert catalog.active_document("bank", "a.txt") is not None  # ... the next one reconnects
+    catalog.close()

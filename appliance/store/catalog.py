@@ -161,6 +161,10 @@ class Catalog:
     @property
     def _conn(self) -> CatalogConnection:
         conn: CatalogConnection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(conn, "lost", False):  # the call that found it lost failed; this one reconnects
+            with self._opening:
+                self._opened.remove(conn)
+            conn = None
         if conn is None:
             conn = self.db.connect()
             self._local.conn = conn

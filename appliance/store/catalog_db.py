@@ -110,6 +110,11 @@ class _PgConnection:
     def close(self) -> None:
         self.raw.close()
 
+    @property
+    def lost(self) -> bool:
+        """True once the server dropped this connection (a restart, a failover): it must be opened again."""
+        return bool(self.raw.broken or self.raw.closed)
+
 
 def _key(*parts: str) -> int:
     """A signed 64-bit key for pg_advisory_lock, the same in every process and on every host."""
