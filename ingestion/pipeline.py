@@ -9,9 +9,6 @@ new one, never half of either; the next start-up's recovery clears the leftovers
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,6 +22,7 @@ from appliance.store.catalog import DocumentRecord, NewDocument
 from appliance.store.collection_names import check_collection_name
 from appliance.store.versions import store_version
 from ingestion.chunking import chunk_sections
+from ingestion.claims import CLAIM_POLL_SECONDS, IngestClaims
 from ingestion.discovery import discover
 from ingestion.loaders.base import LoadError, LoadNotes
 from ingestion.report import IngestedDoc, IngestReport, Progress, ProgressCallback
@@ -53,8 +51,9 @@ def ingest_paths(
     for refusal in refusals:
         _failed(app, report, actor, collection, refusal.path, refusal.reason)
     total = len(candidates)
-    claims = _Claims(app, collection) if app.catalog.shared else None
+    claims = IngestClaims(app.catalog, collection, app.settings.ingest.claim_seconds) if app.catalog.shared else None
     waiting = list(enumerate(candidates, start=1))
+    announced: set[int] = set()
     while waiting:
         held_elsewhere = []
         for index, candidate in waiting:
@@ -75,7 +74,9 @@ def ingest_paths(
                 continue
             if claims is not None and not claims.take(doc_id):
                 held_elsewhere.append((index, candidate))
-                step("waiting")  # another worker has claimed it
+                if index not in announced:
+                    announced.add(index)
+                    step("waiting")  # another worker has claimed it
                 continue
             try:
                 _ingest_one(
@@ -96,32 +97,6 @@ def ingest_paths(
     _re_redact_earlier(app, collection, actor, report)
     report.finished_ms = int(time.time() * 1000)
     return report
-
-
-CLAIM_POLL_SECONDS = 0.5
-
-
-class _Claims:
-    """This run's claims on a shared catalog: one worker per document, renewed at each stage, expiring if it dies."""
-
-    def __init__(self, app: Appliance, collection: str) -> None:
-        self._catalog = app.catalog
-        self._collection = collection
-        self._seconds = app.settings.ingest.claim_seconds
-        self.worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-    def take(self, doc_id: str) -> bool:
-        return self._catalog.claim(self._collection, doc_id, self.worker, self._seconds)
-
-    def renewing(self, doc_id: str, step: Callable[[str], None]) -> Callable[[str], None]:
-        def renew_then_step(stage: str) -> None:
-            self.take(doc_id)
-            step(stage)
-
-        return renew_then_step
-
-    def give_up(self, doc_id: str) -> None:
-        self._catalog.release_claim(self._collection, doc_id, self.worker)
 
 
 def _ingest_one(
