@@ -22,7 +22,7 @@ from tests.chroma_server import chroma_running
 from tests.conftest import APPLIANCE_BIN, DEMO_CORPUS, cli_env
 from tests.test_catalog_postgres import new_document
 
-FILES = 16
+FILES = 24
 
 
 def corpus(root: Path) -> Path:
@@ -100,13 +100,12 @@ def test_a_dead_workers_claim_expires_and_its_half_written_version_is_cleared(
     tmp_path: Path, postgres_url: str, models: Any
 ) -> None:
     share = corpus(tmp_path)
-    target = "memo_00.md"
+    target = "board_minutes.docx"  # the first file the run comes to
     dead = Catalog(PostgresCatalogDatabase(postgres_url))  # the dead worker's own connections
-    assert dead.claim("shared", target, "dead-worker", seconds=2)
     dead.document_lock("shared", target).__enter__()
-    text = (share / target).read_text()
+    text = "a half-written version"
     pending = dead.insert_pending(new_document(target, text, "shared"), [], [ChunkSpan(0, 0, len(text), None, None)])
-    dead.close()  # it dies: the server drops its lock, its claim stays until it expires
+    dead.close()  # it dies: the server drops its lock; its claim (below) stays until it expires
     settings = Settings(
         home=tmp_path / "home",
         store=StoreSettings(catalog="database"),
@@ -115,6 +114,7 @@ def test_a_dead_workers_claim_expires_and_its_half_written_version_is_cleared(
     )
     with build(settings, models) as app:  # start-up recovery clears the dead worker's pending version
         assert app.catalog.row_state(pending) is None
+        assert app.catalog.claim("shared", target, "dead-worker", seconds=3)  # its claim, as it was when it died
         stages: list[tuple[str, str]] = []
         report = ingest_paths(
             app,
@@ -125,6 +125,6 @@ def test_a_dead_workers_claim_expires_and_its_half_written_version_is_cleared(
         )
         assert not report.failed
         assert (target, "waiting") in stages  # it left the claimed file alone until the claim expired
-        assert len(report.ingested) == FILES  # memo_00 too, once its claim expired
+        assert len(report.ingested) == FILES  # the claimed file too, once its claim expired
         assert app.catalog.claim_holder("shared", target) is None  # every claim given back
         assert app.catalog.active_document("shared", target).version == 1  # type: ignore[union-attr]
