@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -23,12 +23,6 @@ Dialect = Literal["sqlite", "postgresql"]
 
 class CatalogUnavailable(RuntimeError):
     """The shared catalog's database cannot be reached (the message names it and says why)."""
-
-
-class Cursor(Protocol):
-    def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
-    def __iter__(self) -> Iterator[Any]: ...
 
 
 class CatalogConnection(Protocol):
@@ -49,8 +43,7 @@ class CatalogDatabase(Protocol):
     def connect(self) -> CatalogConnection: ...
     def begin_write(self, conn: CatalogConnection, serialise_on: str | None = None) -> None: ...
 
-    @contextmanager
-    def document_lock(self, conn: CatalogConnection, collection: str, doc_id: str) -> Iterator[None]: ...
+    def document_lock(self, conn: CatalogConnection, collection: str, doc_id: str) -> AbstractContextManager[None]: ...
     def try_document_lock(self, conn: CatalogConnection, collection: str, doc_id: str) -> bool: ...
     def unlock_document(self, conn: CatalogConnection, collection: str, doc_id: str) -> None: ...
 
