@@ -225,8 +225,8 @@ MUTANTS = (
     Mutant(
         "shared catalog: recovery clears pending versions whose writer is alive",
         "appliance/store/recovery.py",
-        "if not catalog.try_document_lock(collection, doc_id):",
-        "if False:",
+        'if held and catalog.row_state(row_id) not in (None, "active"):',
+        'if catalog.row_state(row_id) not in (None, "active"):',
         ("tests/test_catalog_postgres.py",),
     ),
     Mutant(

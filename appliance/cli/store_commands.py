@@ -74,8 +74,9 @@ def _ingest(app: Appliance, actor: Actor, args: Mapping[str, Any], emit: Emit) -
     check_collection_name(collection)
     paths = [Path(p) for p in args["paths"]]
     if args.get("warm_up"):  # the models load before the run's clock starts (benchmarks time the ingest alone)
-        app.redactor.detector.warm_up()
-        app.embedder.warm_up()
+        from appliance.build import models_of
+
+        models_of(app).warm_up()
     report = ingest_paths(
         app,
         paths,

@@ -147,13 +147,6 @@ class Catalog:
         migrate(self._conn, self.db.dialect, PG_SCHEMA if self.db.dialect == "postgresql" else None)
 
     @property
-    def path(self) -> Path:
-        """The SQLite file (backups copy it); a shared catalog has none."""
-        if not isinstance(self.db, SqliteCatalogDatabase):
-            raise AttributeError("the catalog is in PostgreSQL, not in a file")
-        return self.db.path
-
-    @property
     def shared(self) -> bool:
         """True when other processes may write this catalog at the same time."""
         return self.db.shared

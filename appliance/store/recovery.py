@@ -24,13 +24,11 @@ def recover(catalog: Catalog, vectors: VectorStore) -> list[int]:
         return dead
     purged: list[int] = []
     for row_id, (collection, doc_id) in catalog.document_keys(dead).items():
-        if not catalog.try_document_lock(collection, doc_id):
-            continue  # a live writer holds it and will finish or drop this version itself
-        try:
-            if catalog.row_state(row_id) not in (None, "active"):  # another process may have finished it meanwhile
+        with catalog.document_lock_if_free(collection, doc_id) as held:
+            # Not held: a live writer has it and will finish or drop this version itself. Held: another
+            # process may still have finished it meanwhile.
+            if held and catalog.row_state(row_id) not in (None, "active"):
                 vectors.delete_document_rows([row_id])
                 catalog.purge([row_id])
                 purged.append(row_id)
-        finally:
-            catalog.unlock_document(collection, doc_id)
     return purged
